@@ -1,0 +1,40 @@
+"""Character classes for Chinese text, shared by cleaning, splitting and tokenization."""
+from __future__ import annotations
+
+import re
+
+# Sentence terminators, and what may trail one and still belong to its sentence.
+TERMINATORS = frozenset("。！？!?；;…")
+CLOSERS = frozenset("”’」』）)】》〉\"'")
+CLAUSE_BREAKS = frozenset("，、：:,")
+NUMERALS = "一二三四五六七八九十百"
+SECTION_RE = re.compile(rf"^[{NUMERALS}]+、")
+SUBSECTION_RE = re.compile(rf"^[（(][{NUMERALS}]+[）)]")
+EMPHASIS_RE = re.compile(r"\*{2,}|_{2,}")
+
+
+def is_cjk(ch: str) -> bool:
+    """Han characters and full-width punctuation: text where spaces carry no meaning."""
+    code = ord(ch)
+    return (
+        0x3000 <= code <= 0x303F  # CJK punctuation
+        or 0x3400 <= code <= 0x4DBF
+        or 0x4E00 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF  # full-width forms
+        or 0x2018 <= code <= 0x201F  # curly quotes
+        or 0x20000 <= code <= 0x2FA1F
+    )
+
+
+def ends_sentence(text: str) -> bool:
+    """True when ``text`` ends a sentence (a terminator, maybe followed by closers)."""
+    stripped = text.rstrip()
+    while stripped and stripped[-1] in CLOSERS:
+        stripped = stripped[:-1]
+    return bool(stripped) and stripped[-1] in TERMINATORS | frozenset("：:")
+
+
+def squash(text: str) -> str:
+    """Text with whitespace and Markdown emphasis removed: what cleaning may drop."""
+    return EMPHASIS_RE.sub("", re.sub(r"\s+", "", text))

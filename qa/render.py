@@ -1,0 +1,65 @@
+"""Results as the API's JSON shape and as terminal text."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from qa.types import Hit, Result
+
+_BOLD, _YELLOW, _CYAN, _DIM, _RESET = "\033[1m", "\033[33m", "\033[36m", "\033[2m", "\033[0m"
+
+
+def index_info(service) -> dict:
+    m = service.index.manifest
+    return {"model": m["model"]["id"], "built_at": m["created_at"], "passages": m["counts"]["passages"]}
+
+
+def hit_json(hit: Hit) -> dict:
+    out = asdict(hit)
+    out["id"] = out.pop("passage_id")
+    out["highlights"] = [asdict(h) for h in hit.highlights]
+    return out
+
+
+def result_json(result: Result, service) -> dict:
+    return {
+        "question": result.question,
+        "answerable": result.answerable,
+        "reason": result.reason,
+        "answer": asdict(result.answer) if result.answer else None,
+        "passages": [hit_json(h) for h in result.hits],
+        "timings_ms": result.timings_ms,
+        "index": index_info(service),
+    }
+
+
+def _marked(hit: Hit, original: str) -> str:
+    """The passage text with its evidence sentence in bold and matched terms in yellow."""
+    from corpus.align import align
+
+    doc_offsets = [hit.start + i for i in align(hit.text, original[hit.start : hit.end])]
+    out = []
+    for ch, off in zip(hit.text, doc_offsets):
+        kinds = {h.kind for h in hit.highlights if h.start <= off < h.end}
+        style = (_BOLD if "sentence" in kinds else "") + (_YELLOW if "term" in kinds else "")
+        out.append(f"{style}{ch}{_RESET}" if style else ch)
+    return "".join(out)
+
+
+def render_result(result: Result, service, color: bool = False) -> str:
+    c = (lambda code, s: f"{code}{s}{_RESET}") if color else (lambda code, s: s)
+    lines = [c(_BOLD, f"问：{result.question}")]
+    if result.answer:
+        a = result.answer
+        lines += [c(_BOLD, f"答：{a.text}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}  [{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
+    else:
+        lines.append(c(_YELLOW, f"未找到答案：{result.reason}"))
+    lines.append("")
+    for n, hit in enumerate(result.hits, 1):
+        s = hit.scores
+        lines.append(c(_CYAN, f"[{n}] {hit.section or '（正文开头）'}  [{hit.doc_id} {hit.start}:{hit.end}] {hit.passage_id}"))
+        lines.append(c(_DIM, f"    score {hit.score:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}"))
+        text = _marked(hit, service.document(hit.doc_id).text) if color else hit.text
+        lines.append("    " + text.replace("\n", "\n    "))
+    t = result.timings_ms
+    lines.append(c(_DIM, "timings ms: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items())))
+    return "\n".join(lines)

@@ -1,0 +1,235 @@
+"""The question-answering service: hybrid retrieval, a sentence stage, cited answers.
+
+One object, built once (CLI, API lifespan, eval runner) and safe to share
+between threads: the index is read-only, and the encoder is behind a lock
+because it already uses every core for one query.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from corpus.align import align
+from corpus.tokenize import tokenize
+from index.encoder import Encoder
+from index.store import DocumentRecord, LoadedIndex
+from qa import fusion
+from qa.settings import Settings
+from qa.types import Answer, Highlight, Hit, NotFound, QuestionError, Result
+
+log = logging.getLogger(__name__)
+
+MAX_TOP_K = 50
+SHORT_SENTENCE = 20  # a sentence this short (a heading, "（三）待遇水平稳步提高。") rarely answers alone
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    rows: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    dense_rank: np.ndarray
+    bm25_rank: np.ndarray
+    fused: np.ndarray
+
+
+class QAService:
+    def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.settings = settings
+        self._row_of = {p.id: i for i, p in enumerate(index.passages)}
+        doc_ids = np.array([p.doc_id for p in index.passages])
+        self._doc_rows = {d: np.flatnonzero(doc_ids == d) for d in index.documents}
+        self._encode_lock = threading.Lock()
+        n = max(index.keyword.size, 1)
+        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)  # a term no passage contains
+        self._sentence_tokens = lru_cache(maxsize=50_000)(self._sentence_tokens_uncached)
+
+    # ---- public API -------------------------------------------------------------------
+
+    def ask(self, question: str, top_k: int = 5, doc_id: str | None = None) -> Result:
+        """Answer ``question`` from the index: best passages, an answer and a verdict."""
+        question = self._check(question, top_k, doc_id)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        with self._encode_lock:
+            query = self.encoder.encode_queries([question])[0]
+        timings["embed"] = _ms(started)
+        terms = tokenize(question)
+        cands = self._candidates(query, terms, doc_id, timings)
+        t = time.perf_counter()
+        weights = self._term_weights(terms)
+        stage = [self._sentence_stage(int(r), query, weights) for r in cands.rows]
+        sentence_best = np.array([s[0] for s in stage], dtype=np.float32)
+        fused_norm = cands.fused / cands.fused.max() if len(cands.fused) else cands.fused
+        final = fused_norm + self.settings.rerank_weight * sentence_best
+        order = np.lexsort((cands.rows, -final))[:top_k]
+        timings["rerank"] = _ms(t)
+        hits = [self._hit(cands, i, final[i], stage[i], weights) for i in order]
+        answer, answerable, reason, confidence = None, False, "the index holds no passage to search", 0.0
+        if hits:
+            best = order[0]
+            confidence = float(stage[best][0])
+            answerable = confidence >= self.settings.no_answer_threshold
+            if answerable:
+                answer = self._answer(int(cands.rows[best]), stage[best])
+                reason = f"answer found (confidence {confidence:.3f} ≥ {self.settings.no_answer_threshold:.3f})"
+            else:
+                reason = (
+                    f"no passage answers this question well enough (confidence {confidence:.3f} "
+                    f"< {self.settings.no_answer_threshold:.3f}); the closest passages are listed"
+                )
+        timings["total"] = _ms(started)
+        return Result(question, answerable, reason, answer, tuple(hits), timings)
+
+    def passage(self, passage_id: str) -> tuple[Hit, DocumentRecord]:
+        row = self._row_of.get(passage_id)
+        if row is None:
+            raise NotFound(f"no passage with id '{passage_id}'")
+        p = self.index.passages[row]
+        doc = self.index.documents[p.doc_id]
+        hit = Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, 0.0, {})
+        return hit, doc
+
+    def document(self, doc_id: str) -> DocumentRecord:
+        doc = self.index.documents.get(doc_id)
+        if doc is None:
+            raise NotFound(f"no document with id '{doc_id}'")
+        return doc
+
+    def documents(self) -> list[DocumentRecord]:
+        return list(self.index.documents.values())
+
+    def passages_of(self, doc_id: str) -> list:
+        self.document(doc_id)
+        return [self.index.passages[r] for r in self._doc_rows[doc_id]]
+
+    # ---- retrieval ---------------------------------------------------------------------
+
+    def _check(self, question: str, top_k: int, doc_id: str | None) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise QuestionError("question is empty")
+        question = question.strip()
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(f"question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+            raise QuestionError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
+        if doc_id is not None and doc_id not in self.index.documents:
+            raise NotFound(f"no document with id '{doc_id}'")
+        return question
+
+    def _candidates(self, query: np.ndarray, terms: list[str], doc_id: str | None, timings: dict) -> _Candidates:
+        size, c = len(self.index.passages), self.settings.candidates
+        allowed = self._doc_rows[doc_id] if doc_id else None
+        t = time.perf_counter()
+        k = c if allowed is None else min(size, c * 20)
+        _, dense_rows = self.index.dense.search(query, k)
+        if allowed is not None:
+            dense_rows = dense_rows[np.isin(dense_rows, allowed)]
+            if len(dense_rows) < min(c, len(allowed)):  # the document ranks low overall: score it exactly
+                scores = self.index.dense.vectors(allowed) @ query
+                dense_rows = allowed[np.argsort(-scores, kind="stable")[:c]]
+        timings["dense"] = _ms(t)
+        t = time.perf_counter()
+        bm25_all = self.index.keyword.scores(terms)
+        if allowed is not None:
+            masked = np.full_like(bm25_all, -1.0)
+            masked[allowed] = bm25_all[allowed]
+            bm25_all = masked
+        bm25_rows = np.argsort(-bm25_all, kind="stable")[:c]
+        bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]
+        timings["bm25"] = _ms(t)
+        rows = np.union1d(dense_rows[:c], bm25_rows).astype(np.int64)
+        dense = self.index.dense.vectors(rows) @ query if len(rows) else np.zeros(0, np.float32)
+        bm25 = np.maximum(bm25_all[rows], 0.0)
+        dr, br = fusion.ranks(dense), fusion.ranks(bm25)
+        if self.settings.fusion == "rrf":
+            fused = fusion.rrf([dr, br], self.settings.rrf_k)
+        else:
+            fused = fusion.weighted(dense, bm25, self.settings.dense_weight)
+        return _Candidates(rows, dense.astype(np.float32), bm25, dr, br, fused)
+
+    def _term_weights(self, terms: list[str]) -> dict[str, float]:
+        known = self.index.keyword.idf(terms)
+        return {t: known.get(t, self._unknown_idf) for t in set(terms)}
+
+    def _sentence_tokens_uncached(self, row: int, k: int) -> frozenset[str]:
+        p = self.index.passages[row]
+        s, e = p.sentences[k]
+        return frozenset(tokenize(p.text[s:e]))
+
+    def _sentence_stage(self, row: int, query: np.ndarray, weights: dict[str, float]) -> tuple[float, int, np.ndarray]:
+        """(best sentence score, its index, all sentence scores) for one passage.
+
+        A sentence scores its cosine to the question plus the share of the question's
+        (IDF-weighted) terms it contains, so exact figures and programme names count.
+        """
+        lo, hi = self.index.sentence_rows[row], self.index.sentence_rows[row + 1]
+        dense = self.index.sentence_vectors[lo:hi] @ query
+        lexical = np.array([fusion.coverage(weights, self._sentence_tokens(row, k)) for k in range(hi - lo)])
+        scores = (dense + lexical) / 2
+        best = int(np.argmax(scores))
+        return float(scores[best]), best, scores
+
+    # ---- assembling results --------------------------------------------------------------
+
+    def _hit(self, cands: _Candidates, i: int, final: float, stage, weights: dict[str, float]) -> Hit:
+        row = int(cands.rows[i])
+        p = self.index.passages[row]
+        doc = self.index.documents[p.doc_id]
+        to_doc = _offsets(p, doc)
+        s, e = p.sentences[stage[1]]
+        highlights = [Highlight(to_doc[s], to_doc[e - 1] + 1, "sentence")]
+        highlights += [Highlight(to_doc[a], to_doc[b - 1] + 1, "term") for a, b in _term_spans(p.text, weights)]
+        scores = {
+            "dense": round(float(cands.dense[i]), 4), "dense_rank": int(cands.dense_rank[i]),
+            "bm25": round(float(cands.bm25[i]), 4), "bm25_rank": int(cands.bm25_rank[i]),
+            "fused": round(float(cands.fused[i]), 5), "sentence": round(float(stage[0]), 4),
+        }
+        return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, round(float(final), 4), scores, tuple(highlights))
+
+    def _answer(self, row: int, stage) -> Answer:
+        p = self.index.passages[row]
+        doc = self.index.documents[p.doc_id]
+        k = stage[1]
+        s, e = p.sentences[k]
+        if e - s < SHORT_SENTENCE and k + 1 < len(p.sentences):
+            e = p.sentences[k + 1][1]
+        to_doc = _offsets(p, doc)
+        return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, to_doc[s], to_doc[e - 1] + 1)
+
+
+def _offsets(p, doc: DocumentRecord) -> list[int]:
+    """Document offsets of each character of ``p.text``."""
+    return [p.start + i for i in align(p.text, doc.text[p.start : p.end])]
+
+
+def _term_spans(text: str, weights: dict[str, float]) -> list[tuple[int, int]]:
+    """Where the question's terms occur in ``text``, merged; single characters are too noisy."""
+    haystack = text.lower() if len(text.lower()) == len(text) else text
+    spans = []
+    for term in weights:
+        if len(term) < 2:
+            continue
+        start = haystack.find(term)
+        while start >= 0:
+            spans.append((start, start + len(term)))
+            start = haystack.find(term, start + 1)
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

@@ -1,0 +1,60 @@
+"""The values retrieval and answering pass around and return."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A span of the original document text: the answer, or a matched question term."""
+
+    start: int
+    end: int
+    kind: str  # "answer" | "term"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with every score that placed it."""
+
+    passage_id: str
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+    scores: dict[str, float]
+    highlights: tuple[Highlight, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The verbatim sentence(s) that answer, with their citation."""
+
+    text: str
+    passage_id: str
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Result:
+    question: str
+    answerable: bool
+    reason: str
+    answer: Answer | None
+    hits: tuple[Hit, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class QuestionError(ValueError):
+    """The question or a request parameter is not acceptable; the message says why."""
+
+
+class NotFound(LookupError):
+    """An unknown document or passage id."""
