@@ -186,8 +186,8 @@ class QAService:
         doc = self.index.documents[p.doc_id]
         to_doc = _offsets(p, doc)
         s, e = p.sentences[stage[1]]
-        highlights = [Highlight(to_doc[s], to_doc[e - 1] + 1, "sentence")]
-        highlights += [Highlight(to_doc[a], to_doc[b - 1] + 1, "term") for a, b in _term_spans(p.text, weights)]
+        spans = [(s, e, "sentence")] + [(a, b, "term") for a, b in _term_spans(p.text, weights)]
+        highlights = [Highlight(to_doc[a], to_doc[b - 1] + 1, kind, a, b) for a, b, kind in spans]
         scores = {
             "dense": round(float(cands.dense[i]), 4), "dense_rank": int(cands.dense_rank[i]),
             "bm25": round(float(cands.bm25[i]), 4), "bm25_rank": int(cands.bm25_rank[i]),

@@ -10,7 +10,9 @@ class Highlight:
 
     start: int
     end: int
-    kind: str  # "answer" | "term"
+    kind: str  # "sentence" (the passage's best sentence) | "term" (a question term)
+    text_start: int  # the same span within the passage's cleaned text
+    text_end: int
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,46 @@
+# The README's two commands: `make run` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install model index run test browser eval bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The pinned CPU build of torch first, so nothing can pull a CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+model: install
+	$(BIN)/qa model prepare
+
+index: model
+	test -e var/index/manifest.json || $(BIN)/qa build
+
+# Prepares the model and builds the default index when missing, then serves.
+run: model
+	$(BIN)/qa serve --build-missing
+
+# Debian's Chromium for the browser test (no browser download: the network is closed).
+browser:
+	@test -x $(CHROMIUM) || { echo "installing chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: model browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+eval: index
+	$(BIN)/qa eval --report reports/eval
+
+bench: index
+	$(BIN)/qa bench
+
+clean:
+	rm -rf var reports .pytest_cache

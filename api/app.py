@@ -1,0 +1,145 @@
+"""The FastAPI application: thin routes over the QA service built once in the lifespan."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.schemas import (
+    MAX_QUESTION, AskRequest, AskResponse, DocumentDetail, DocumentSummary, ErrorOut, Health,
+    PassageDetail, PassageRef,
+)
+from qa.render import result_json
+from qa.service import QAService
+from qa.settings import Settings
+from qa.types import NotFound, QuestionError
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+MAX_BODY = 16 * 1024
+ERRORS = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+
+def get_service(request: Request) -> QAService:
+    service = getattr(request.app.state, "service", None)
+    if service is None:  # only reachable while starting up or after a failed reload
+        raise NotReady()
+    return service
+
+
+Service = Annotated[QAService, Depends(get_service)]
+
+
+class NotReady(Exception):
+    pass
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            return "request body is not valid JSON"
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if service is not None:
+            app.state.service = service
+        else:
+            from qa.loading import load_service
+
+            app.state.service = load_service(settings)
+        yield
+
+    app = FastAPI(
+        title="中文文档问答 · Chinese document QA",
+        description="Ask in Chinese; get the passage that answers, with a citation into the original text.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"detail": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(QuestionError)
+    async def on_question(request: Request, exc: QuestionError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def on_not_found(request: Request, exc: NotFound):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(NotReady)
+    async def on_not_ready(request: Request, exc: NotReady):
+        return JSONResponse({"detail": "index not loaded yet"}, status_code=503)
+
+    # Plain `def` routes: FastAPI runs them in its thread pool, so CPU-bound
+    # retrieval never blocks the event loop.
+    @app.post("/ask", response_model=AskResponse, responses=ERRORS, tags=["qa"])
+    def ask(body: AskRequest, service: Service):
+        """Answer a question: the best passages, an extractive answer and its citation."""
+        result = service.ask(body.question, top_k=body.top_k, doc_id=body.doc_id)
+        return result_json(result, service)
+
+    @app.get("/search", response_model=AskResponse, responses=ERRORS, tags=["qa"])
+    def search(
+        service: Service,
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION, description="问题")],
+        top_k: Annotated[int, Query(ge=1, le=50)] = 5,
+        doc_id: Annotated[str | None, Query(max_length=200)] = None,
+    ):
+        """The same retrieval as POST /ask, for links and quick checks."""
+        result = service.ask(q, top_k=top_k, doc_id=doc_id)
+        return result_json(result, service)
+
+    @app.get("/passages/{passage_id}", response_model=PassageDetail, responses=ERRORS, tags=["corpus"])
+    def passage(passage_id: str, service: Service):
+        hit, _ = service.passage(passage_id)
+        return PassageDetail(id=hit.passage_id, doc_id=hit.doc_id, title=hit.title, section=hit.section,
+                             text=hit.text, start=hit.start, end=hit.end)
+
+    def summary(service: QAService, doc) -> dict:
+        return dict(doc_id=doc.doc_id, title=doc.title, author=doc.author, sections=list(doc.sections),
+                    chars=len(doc.text), passages=len(service.passages_of(doc.doc_id)))
+
+    @app.get("/documents", response_model=list[DocumentSummary], tags=["corpus"])
+    def documents(service: Service):
+        return [summary(service, d) for d in service.documents()]
+
+    @app.get("/documents/{doc_id}", response_model=DocumentDetail, responses=ERRORS, tags=["corpus"])
+    def document(doc_id: str, service: Service):
+        doc = service.document(doc_id)
+        spans = [PassageRef(id=p.id, section=p.section, start=p.start, end=p.end) for p in service.passages_of(doc_id)]
+        return DocumentDetail(**summary(service, doc), text=doc.text, passage_spans=spans)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": ErrorOut}}, tags=["ops"])
+    def health(service: Service):
+        m = service.index.manifest
+        return Health(status="ready", model=m["model"]["id"], documents=m["counts"]["documents"],
+                      passages=m["counts"]["passages"], built_at=m["created_at"])
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,128 @@
+"""Request and response shapes of the HTTP API."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_QUESTION = 500
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="问题（中文）")
+    top_k: int = Field(default=5, ge=1, le=50)
+    doc_id: str | None = Field(default=None, max_length=200)
+
+    @field_validator("question")
+    @classmethod
+    def not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question is empty or only whitespace")
+        return value
+
+
+class HighlightOut(BaseModel):
+    start: int
+    end: int
+    kind: str
+    text_start: int
+    text_end: int
+
+
+class Scores(BaseModel):
+    dense: float
+    dense_rank: int
+    bm25: float
+    bm25_rank: int
+    fused: float
+    sentence: float
+
+
+class PassageOut(BaseModel):
+    id: str
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    score: float
+    scores: Scores
+    highlights: list[HighlightOut]
+
+
+class AnswerOut(BaseModel):
+    text: str
+    passage_id: str
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+
+
+class IndexInfo(BaseModel):
+    model: str
+    built_at: str
+    passages: int
+
+
+class Timings(BaseModel):
+    embed: float
+    dense: float
+    bm25: float
+    rerank: float
+    total: float
+
+
+class AskResponse(BaseModel):
+    question: str
+    answerable: bool
+    reason: str
+    answer: AnswerOut | None
+    passages: list[PassageOut]
+    timings_ms: Timings
+    index: IndexInfo
+
+
+class PassageRef(BaseModel):
+    id: str
+    section: str
+    start: int
+    end: int
+
+
+class PassageDetail(BaseModel):
+    id: str
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    author: str
+    sections: list[str]
+    chars: int
+    passages: int
+
+
+class DocumentDetail(DocumentSummary):
+    text: str = Field(description="the original text; every citation's [start, end) slices it")
+    passage_spans: list[PassageRef]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    documents: int
+    passages: int
+    built_at: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
