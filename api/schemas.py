@@ -79,6 +79,7 @@ class AskResponse(BaseModel):
     question: str
     answerable: bool
     reason: str
+    confidence: float
     answer: AnswerOut | None
     passages: list[PassageOut]
     timings_ms: Timings

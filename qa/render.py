@@ -25,6 +25,7 @@ def result_json(result: Result, service) -> dict:
         "question": result.question,
         "answerable": result.answerable,
         "reason": result.reason,
+        "confidence": result.confidence,
         "answer": asdict(result.answer) if result.answer else None,
         "passages": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,

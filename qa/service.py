@@ -37,6 +37,8 @@ class _Candidates:
     dense_rank: np.ndarray
     bm25_rank: np.ndarray
     fused: np.ndarray
+    dense_order: np.ndarray  # each retriever's own ranking, for evaluation
+    bm25_order: np.ndarray
 
 
 class QAService:
@@ -56,6 +58,13 @@ class QAService:
 
     def ask(self, question: str, top_k: int = 5, doc_id: str | None = None) -> Result:
         """Answer ``question`` from the index: best passages, an answer and a verdict."""
+        return self._run(question, top_k, doc_id)[0]
+
+    def ask_with_rankings(self, question: str, top_k: int = 10, doc_id: str | None = None) -> tuple[Result, dict[str, list[str]]]:
+        """``ask`` plus the passage ids each retriever alone would rank first (for evaluation)."""
+        return self._run(question, top_k, doc_id, rankings=True)
+
+    def _run(self, question: str, top_k: int, doc_id: str | None, rankings: bool = False) -> tuple[Result, dict]:
         question = self._check(question, top_k, doc_id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -87,7 +96,16 @@ class QAService:
                     f"< {self.settings.no_answer_threshold:.3f}); the closest passages are listed"
                 )
         timings["total"] = _ms(started)
-        return Result(question, answerable, reason, answer, tuple(hits), timings)
+        result = Result(question, answerable, reason, answer, tuple(hits), round(confidence, 4), timings)
+        if not rankings:
+            return result, {}
+        ids = lambda rows: [self.index.passages[int(r)].id for r in rows[:top_k]]  # noqa: E731
+        return result, {
+            "bm25": ids(cands.bm25_order),
+            "dense": ids(cands.dense_order),
+            "hybrid": ids(cands.rows[np.lexsort((cands.rows, -cands.fused))]),
+            "pipeline": [h.passage_id for h in hits],
+        }
 
     def passage(self, passage_id: str) -> tuple[Hit, DocumentRecord]:
         row = self._row_of.get(passage_id)
@@ -154,7 +172,7 @@ class QAService:
             fused = fusion.rrf([dr, br], self.settings.rrf_k)
         else:
             fused = fusion.weighted(dense, bm25, self.settings.dense_weight)
-        return _Candidates(rows, dense.astype(np.float32), bm25, dr, br, fused)
+        return _Candidates(rows, dense.astype(np.float32), bm25, dr, br, fused, dense_rows, bm25_rows)
 
     def _term_weights(self, terms: list[str]) -> dict[str, float]:
         known = self.index.keyword.idf(terms)

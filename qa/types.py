@@ -51,6 +51,7 @@ class Result:
     reason: str
     answer: Answer | None
     hits: tuple[Hit, ...]
+    confidence: float = 0.0  # the best passage's sentence score; the no-answer threshold applies to it
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 

@@ -1,0 +1,234 @@
+"""`qa eval`: run every retriever over a labelled set and report the numbers."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eval import metrics
+from eval.dataset import DEFAULT_DATASET, DatasetError, Squashed, load_jsonl
+from qa.service import QAService
+from qa.settings import ROOT, Settings
+
+log = logging.getLogger(__name__)
+RETRIEVERS = ("bm25", "dense", "hybrid", "pipeline")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    answerable: bool
+    doc_id: str | None
+    evidence: tuple[tuple[int, int], ...]  # spans in the squashed document text
+    answer: str
+    tags: tuple[str, ...]
+
+
+class _Docs:
+    """Squashed views of the index's documents, made once each."""
+
+    def __init__(self, service: QAService) -> None:
+        self.service = service
+        self._cache: dict[str, Squashed] = {}
+
+    def __getitem__(self, doc_id: str) -> Squashed:
+        if doc_id not in self._cache:
+            self._cache[doc_id] = Squashed(self.service.document(doc_id).text)
+        return self._cache[doc_id]
+
+
+def labelled_items(service: QAService, questions) -> list[EvalItem]:
+    docs = _Docs(service)
+    only = next(iter(service.index.documents)) if len(service.index.documents) == 1 else None
+    items = []
+    for q in questions:
+        if not q.answerable:
+            items.append(EvalItem(q.id, q.question, False, None, (), "", q.tags))
+            continue
+        doc_id = q.doc or only
+        if doc_id is None:
+            raise DatasetError(f"{q.id}: 'doc' is required when the index holds several documents")
+        if doc_id not in service.index.documents:
+            raise DatasetError(f"{q.id}: document '{doc_id}' is not in the index")
+        spans = docs[doc_id].find_all(q.evidence)
+        if not spans:
+            raise DatasetError(f"{q.id}: evidence not found in document '{doc_id}': {q.evidence[:40]}…")
+        items.append(EvalItem(q.id, q.question, True, doc_id, tuple(spans), q.answer, q.tags))
+    return items
+
+
+def squad_items(service: QAService, questions: list[dict]) -> list[EvalItem]:
+    docs = _Docs(service)
+    return [
+        EvalItem(q["id"], q["question"], True, q["doc_id"], (docs[q["doc_id"]].span(*q["span"]),), q["answer"], ())
+        for q in questions
+    ]
+
+
+def _relevant(service: QAService, docs: _Docs, item: EvalItem) -> set[str]:
+    sq = docs[item.doc_id]
+    return {
+        p.id for p in service.passages_of(item.doc_id)
+        if any(metrics.is_relevant(sq.span(p.start, p.end), ev) for ev in item.evidence)
+    }
+
+
+def _answer_correct(docs: _Docs, item: EvalItem, answer) -> bool:
+    if answer is None or answer.doc_id != item.doc_id:
+        return False
+    squashed_answer = "".join(answer.text.split())
+    if "".join(item.answer.split()) in squashed_answer:
+        return True
+    span = docs[item.doc_id].span(answer.start, answer.end)
+    return any(metrics.overlap(span, ev) > 0 for ev in item.evidence)
+
+
+def evaluate(service: QAService, items: list[EvalItem], name: str, progress: bool = False) -> dict:
+    """Every retriever's metrics, answer accuracy, no-answer figures, latency, per-tag numbers."""
+    from tqdm import tqdm
+
+    docs = _Docs(service)
+    rankings = defaultdict(list)
+    relevants, latencies, rows = [], [], []
+    refused, truth, confidences = [], [], {True: [], False: []}
+    for item in tqdm(items, desc=f"eval {name}", disable=not progress, unit="q"):
+        started = time.perf_counter()
+        result, ranked = service.ask_with_rankings(item.question, top_k=10)
+        latencies.append((time.perf_counter() - started) * 1000)
+        refused.append(not result.answerable)
+        truth.append(item.answerable)
+        confidences[item.answerable].append(result.confidence)
+        if not item.answerable:
+            rows.append({"item": item, "result": result})
+            continue
+        relevant = _relevant(service, docs, item)
+        relevants.append(relevant)
+        for r in RETRIEVERS:
+            rankings[r].append(ranked[r])
+        correct = result.answerable and _answer_correct(docs, item, result.answer)
+        rows.append({"item": item, "result": result, "relevant": relevant, "correct": correct})
+    answered = [r for r in rows if r["item"].answerable]
+    report = {
+        "dataset": name,
+        "questions": len(items),
+        "unanswerable": sum(not i.answerable for i in items),
+        "retrievers": {r: metrics.retrieval_metrics(rankings[r], relevants) for r in RETRIEVERS},
+        "no_answer": metrics.no_answer_metrics(refused, truth),
+        "latency_ms": {"p50": metrics.percentile(latencies, 50), "p95": metrics.percentile(latencies, 95)},
+        "by_tag": _by_tag(answered, rankings["pipeline"]),
+        "calibration": {
+            "threshold": service.settings.no_answer_threshold,
+            "suggested_threshold": metrics.best_threshold(confidences[True], confidences[False]),
+            "answerable_confidence_p5": metrics.percentile(confidences[True], 5),
+            "unanswerable_confidence_p95": metrics.percentile(confidences[False], 95),
+        },
+        "settings": {k: v for k, v in asdict(service.settings).items()
+                     if k in ("fusion", "rrf_k", "candidates", "rerank_weight", "passage_chars", "overlap_sentences", "engine")},
+        "index": {"model": service.index.manifest["model"]["id"], "passages": len(service.index.passages)},
+    }
+    report["retrievers"]["pipeline"]["answer_accuracy"] = round(
+        sum(r["correct"] for r in answered) / len(answered), 4) if answered else 0.0
+    report["misses"] = _misses(rows)
+    return report
+
+
+def _by_tag(answered: list[dict], pipeline: list[list[str]]) -> dict:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(answered):
+        for tag in row["item"].tags or ("untagged",):
+            groups[tag].append(i)
+    out = {}
+    for tag, idx in sorted(groups.items()):
+        m = metrics.retrieval_metrics([pipeline[i] for i in idx], [answered[i]["relevant"] for i in idx])
+        out[tag] = {
+            "questions": len(idx), "recall@1": m["recall@1"], "recall@5": m["recall@5"], "mrr@10": m["mrr@10"],
+            "answer_accuracy": round(sum(answered[i]["correct"] for i in idx) / len(idx), 4),
+        }
+    return out
+
+
+def _misses(rows: list[dict]) -> list[dict]:
+    """Questions the pipeline got wrong, with what it returned instead."""
+    out = []
+    for row in rows:
+        item, result = row["item"], row["result"]
+        top = result.hits[0] if result.hits else None
+        if item.answerable:
+            ok = top is not None and top.passage_id in row["relevant"] and row["correct"]
+        else:
+            ok = not result.answerable
+        if ok:
+            continue
+        out.append({
+            "id": item.id, "question": item.question, "answerable": item.answerable,
+            "expected": item.answer if item.answerable else "(no answer)",
+            "relevant": sorted(row.get("relevant", ())),
+            "returned": top.passage_id if top else None,
+            "returned_answerable": result.answerable,
+            "returned_answer": result.answer.text if result.answer else None,
+            "returned_section": top.section if top else None,
+            "confidence": result.confidence,
+        })
+    return out
+
+
+def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QAService, list[dict]]:
+    """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
+    from index.build import build_index
+    from index.models import model_id
+    from qa.cli import _build_encoder
+    from qa.loading import load_service
+    from eval.squad import load_squad
+
+    documents, questions = load_squad(path)
+    key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    conf = hashlib.sha256(json.dumps([model_id(settings.model), asdict(settings.split)]).encode()).hexdigest()[:8]
+    index_dir = ROOT / "var" / "eval-cache" / f"{path.stem}-{key}-{conf}"
+    squad_settings = settings.with_(index_dir=index_dir)
+    if not (index_dir / "manifest.json").exists():
+        log.warning("building a temporary index of %d contexts from %s (cached for next time)", len(documents), path)
+        build_index(documents, _build_encoder(settings), settings.split, index_dir, progress=progress)
+    return load_service(squad_settings), questions
+
+
+def run(settings: Settings, dataset: Path | None = None, squad: Path | None = None,
+        limit: int | None = None, progress: bool = True) -> dict:
+    from qa.loading import load_service
+
+    if squad:
+        service, questions = _squad_service(squad, settings, progress)
+        items = squad_items(service, questions[:limit] if limit else questions)
+        name = squad.name
+    else:
+        path = dataset or DEFAULT_DATASET
+        service = load_service(settings)
+        questions = load_jsonl(path)
+        items = labelled_items(service, questions[:limit] if limit else questions)
+        name = path.name
+    return evaluate(service, items, name, progress=progress)
+
+
+def main(args, settings: Settings) -> None:
+    from eval.report import table, write_report
+    from qa.cli import CLIError
+
+    if args.limit is not None and args.limit < 1:
+        raise CLIError("--limit must be at least 1")
+    try:
+        report = run(settings, Path(args.dataset) if args.dataset else None,
+                     Path(args.squad) if args.squad else None, args.limit)
+    except DatasetError as exc:
+        raise CLIError(str(exc)) from None
+    print(table(report))
+    if args.json_out:
+        out = Path(args.json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"wrote {out}")
+    if args.report:
+        print(f"wrote {write_report(report, Path(args.report))}")

@@ -1,0 +1,48 @@
+"""SQuAD-format files (CMRC 2018, DRCD, DuReader) as documents and labelled questions."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from corpus.documents import Document
+from eval.dataset import DatasetError
+
+
+def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
+    """Each context becomes a document; each question keeps its answer span in that document."""
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (ValueError, KeyError, UnicodeDecodeError):
+        raise DatasetError(f"{path}: not a SQuAD-format JSON file (needs data[].paragraphs[])") from None
+    documents, questions, seen = [], [], set()
+    for a, article in enumerate(data):
+        for b, para in enumerate(article.get("paragraphs", [])):
+            context = para.get("context", "")
+            if not context.strip():
+                continue
+            doc_id = str(para.get("id") or f"{article.get('id', a)}-{b}")
+            if doc_id in seen:
+                doc_id = f"{doc_id}-{b}"
+            seen.add(doc_id)
+            sha = hashlib.sha256(context.encode("utf-8")).hexdigest()
+            documents.append(Document(doc_id, f"{path}#{doc_id}", context, sha))
+            for qa in para.get("qas", []):
+                answers = [x for x in qa.get("answers", []) if x.get("text")]
+                if not answers:
+                    continue
+                first = answers[0]
+                start = int(first.get("answer_start", context.find(first["text"])))
+                if context[start : start + len(first["text"])] != first["text"]:
+                    start = context.find(first["text"])
+                if start < 0:
+                    continue
+                questions.append({
+                    "id": str(qa.get("id", len(questions))), "question": qa["question"], "doc_id": doc_id,
+                    "answer": first["text"], "span": (start, start + len(first["text"])),
+                })
+    if not documents:
+        raise DatasetError(f"{path}: holds no contexts")
+    return documents, questions
