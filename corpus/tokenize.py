@@ -69,3 +69,13 @@ def _words(tokenizer, text: str) -> list[str]:
 def warm_up() -> None:
     """Load the dictionary now rather than on the first request."""
     _jieba()
+
+
+def bigrams(text: str) -> frozenset[str]:
+    """Character bigrams of the word characters of ``text``, case-folded.
+
+    Robust to segmentation: "失业保险金" and "失业保险" share most bigrams even
+    where jieba cuts them differently.
+    """
+    chars = "".join(ch for ch in text.lower() if _WORD_RE.match(ch))
+    return frozenset(chars[i : i + 2] for i in range(len(chars) - 1))

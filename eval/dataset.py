@@ -23,6 +23,7 @@ class Question:
     evidence: str = ""
     doc: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    alt_evidence: tuple[str, ...] = ()  # other spans that answer the question just as well
 
 
 def load_jsonl(path: Path) -> list[Question]:
@@ -46,7 +47,7 @@ def load_jsonl(path: Path) -> list[Question]:
             raise DatasetError(f"{path}:{n}: an answerable question needs 'answer' and 'evidence'")
         questions.append(Question(
             row["id"], row["question"], bool(answerable), row.get("answer", ""), row.get("evidence", ""),
-            row.get("doc"), tuple(row.get("tags", ())),
+            row.get("doc"), tuple(row.get("tags", ())), tuple(row.get("alt_evidence", ())),
         ))
     return questions
 

@@ -55,9 +55,12 @@ def labelled_items(service: QAService, questions) -> list[EvalItem]:
             raise DatasetError(f"{q.id}: 'doc' is required when the index holds several documents")
         if doc_id not in service.index.documents:
             raise DatasetError(f"{q.id}: document '{doc_id}' is not in the index")
-        spans = docs[doc_id].find_all(q.evidence)
-        if not spans:
-            raise DatasetError(f"{q.id}: evidence not found in document '{doc_id}': {q.evidence[:40]}…")
+        spans = []
+        for evidence in (q.evidence, *q.alt_evidence):
+            found = docs[doc_id].find_all(evidence)
+            if not found:
+                raise DatasetError(f"{q.id}: evidence not found in document '{doc_id}': {evidence[:40]}…")
+            spans += found
         items.append(EvalItem(q.id, q.question, True, doc_id, tuple(spans), q.answer, q.tags))
     return items
 
@@ -128,7 +131,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
             "unanswerable_confidence_p95": metrics.percentile(confidences[False], 95),
         },
         "settings": {k: v for k, v in asdict(service.settings).items()
-                     if k in ("fusion", "rrf_k", "candidates", "rerank_weight", "passage_chars", "overlap_sentences", "engine")},
+                     if k in ("fusion", "rrf_k", "candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
         "index": {"model": service.index.manifest["model"]["id"], "passages": len(service.index.passages)},
     }
     report["retrievers"]["pipeline"]["answer_accuracy"] = round(
@@ -187,7 +190,10 @@ def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QASe
 
     documents, questions = load_squad(path)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    conf = hashlib.sha256(json.dumps([model_id(settings.model), asdict(settings.split)]).encode()).hexdigest()[:8]
+    from index.build import context_header
+
+    recipe = [model_id(settings.model), asdict(settings.split), context_header("t", 2)]  # what the build depends on
+    conf = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:8]
     index_dir = ROOT / "var" / "eval-cache" / f"{path.stem}-{key}-{conf}"
     squad_settings = settings.with_(index_dir=index_dir)
     if not (index_dir / "manifest.json").exists():

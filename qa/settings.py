@@ -29,8 +29,8 @@ class Settings:
     rrf_k: int = 60
     fusion: str = "rrf"  # rrf | weighted
     dense_weight: float = 0.5  # for fusion=weighted
-    rerank_weight: float = 1.0  # how much the sentence stage moves the passage order
-    no_answer_threshold: float = 0.5
+    lexical_weight: float = 0.125  # bigram share added to a sentence's cosine
+    no_answer_threshold: float = 0.889  # calibrated on eval/data/questions.jsonl (balanced accuracy)
     host: str = "127.0.0.1"
     port: int = 8000
     max_question_chars: int = 500
