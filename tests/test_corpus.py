@@ -1,0 +1,192 @@
+"""Loading, cleaning, structure, sentences and passages on the real article."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from corpus.documents import CorpusError, Document, load_documents, read_document
+from corpus.passages import SplitSettings, make_passages, pack, parse_document
+from corpus.sentences import limit_length, split_sentences
+from corpus.structure import parse
+from corpus.text import SUBSECTION_RE, squash
+
+from .conftest import ARTICLE
+
+
+@pytest.fixture(scope="module")
+def article(article_docs):
+    return parse_document(article_docs[0])
+
+
+@pytest.fixture(scope="module")
+def passages(article):
+    return make_passages(article, SplitSettings())
+
+
+def test_article_is_copied_byte_for_byte():
+    shared = ARTICLE.parents[2].parent / "shared" / "corpus" / "article.md"
+    if not shared.exists():
+        pytest.skip("../shared/corpus/article.md not beside the project")
+    assert ARTICLE.read_bytes() == shared.read_bytes()
+
+
+def test_every_passage_slices_the_original_text(article, passages):
+    text = article.doc.text
+    for p in passages:
+        assert squash(text[p.start : p.end]) == squash(p.text), p.id
+        # the slice starts and ends exactly on the passage's first and last characters
+        assert text[p.start] == p.text[0] and text[p.end - 1] == p.text[-1], p.id
+
+
+def test_every_body_character_belongs_to_a_passage(article, passages):
+    covered = set()
+    for p in passages:
+        covered.update(range(p.start, p.end))
+    body_start = article.doc.text.index("社会保障是现代国家")
+    headings = {m.start() + i for m in re.finditer(r"^#.*$", article.doc.text, re.M) for i in range(len(m.group()))}
+    missing = [
+        i for i in range(body_start, len(article.doc.text))
+        if not article.doc.text[i].isspace() and i not in covered and i not in headings and article.doc.text[i] != "*"
+    ]
+    assert missing == []
+
+
+def test_no_passage_crosses_a_subsection(passages):
+    for p in passages:
+        markers = [m.start() for m in re.finditer(r"（[一二三四五六七八九十]+）", p.text)
+                   if SUBSECTION_RE.match(p.text[m.start():]) and (m.start() == 0 or p.text[m.start() - 1] == "\n")]
+        assert markers in ([], [0]), p.id
+        if markers:
+            assert p.section.endswith(p.text[: p.text.index("。")]), p.id
+
+
+def test_page_breaks_inside_sentences_are_joined(article):
+    clean = article.parsed.clean
+    assert "习近平总书记强调，加大再分配力度" in clean
+    assert "建成了具有鲜明中国特色" in clean
+    assert "协同监管、科学监管能力水平" in clean
+    assert "“民惟邦本、本固邦宁”等价值理念" in clean
+
+
+def test_stray_spaces_in_chinese_are_dropped_and_words_kept(article):
+    clean = article.parsed.clean
+    assert "活跃的要素流动" in clean
+    assert "累计超过2500万人参保" in clean
+    assert "截至2025年底" in clean
+    assert squash(clean) == squash(clean.replace("\n", ""))  # only whitespace differs from a squash
+
+
+def test_three_heading_styles_and_inline_subsections(article):
+    p = article.parsed
+    assert p.title.startswith("深入学习习近平总书记关于社会保障的重要论述")
+    assert p.author == "王晓萍"
+    assert p.sections == (
+        "一、深入学习领会习近平总书记关于社会保障的重要论述",  # "### 一、"
+        "二、充分认识社会保障体系建设取得的重大成就",  # "## 二、"
+        "三、系统集成、协同高效推进社会保障重点改革",  # "### **三、…**"
+    )
+    paths = {s.section for s in p.segments}
+    assert "二、充分认识社会保障体系建设取得的重大成就 > （三）待遇水平稳步提高" in paths
+    assert sum(" > （" in s for s in paths) == 15  # 4 + 5 + 6 subsections
+
+
+def test_section_paths_follow_the_text(passages):
+    by_text = {p.text[:12]: p.section for p in passages}
+    assert by_text["（三）待遇水平稳步提高。"] == "二、充分认识社会保障体系建设取得的重大成就 > （三）待遇水平稳步提高"
+    first = passages[0]
+    assert first.section == "" and first.text.startswith("社会保障是现代国家")
+
+
+def test_passage_sizes_and_overlap(passages):
+    sizes = [len(p.text) for p in passages]
+    assert max(sizes) <= 250
+    assert 150 <= sorted(sizes)[len(sizes) // 2] <= 250
+    # consecutive passages of one section share exactly one sentence
+    for a, b in zip(passages, passages[1:]):
+        if a.section == b.section:
+            last = a.text[a.sentences[-1][0] : a.sentences[-1][1]]
+            assert b.text.startswith(last) or b.start >= a.end
+
+
+def test_ids_are_stable(article_docs):
+    one = [p.id for p in make_passages(parse_document(article_docs[0]), SplitSettings())]
+    two = [p.id for p in make_passages(parse_document(article_docs[0]), SplitSettings())]
+    assert one == two and len(set(one)) == len(one) and one[0] == "article-p000"
+
+
+def test_sentences_keep_quotes_and_numbers_whole():
+    text = "我国达到社会保障“全面范围的法律覆盖”等级。参保人数从7.88亿人增加到10.76亿人！他说：“好。”然后呢？"
+    spans = split_sentences(text)
+    sentences = [text[s:e] for s, e in spans]
+    assert sentences == [
+        "我国达到社会保障“全面范围的法律覆盖”等级。",
+        "参保人数从7.88亿人增加到10.76亿人！",
+        "他说：“好。”",
+        "然后呢？",
+    ]
+
+
+def test_long_sentences_split_at_clauses_not_inside_numbers():
+    text = "甲" * 30 + "，" + "乙" * 30 + "，" + "1234567.89" * 3
+    spans = limit_length(text, [(0, len(text))], 40)
+    parts = [text[s:e] for s, e in spans]
+    assert "".join(parts) == text
+    assert all(len(x) <= 40 for x in parts)
+    assert parts[0].endswith("，")
+    assert not any(a[-1].isdigit() and b[0].isdigit() for a, b in zip(parts, parts[1:]))
+
+
+def test_pack_overlaps_one_short_sentence():
+    sentences = [(0, 50), (50, 100), (100, 150), (150, 200)]
+    assert pack(sentences, max_chars=120, overlap=1) == [(0, 2), (1, 3), (2, 4)]
+    assert pack(sentences, max_chars=120, overlap=0) == [(0, 2), (2, 4)]
+
+
+def test_plain_text_document(tmp_path):
+    path = tmp_path / "note.txt"
+    path.write_text("养老金调整通知\n\n今年基本养老金上调2%。各地 按规定执行。\n", encoding="utf-8")
+    doc = parse_document(read_document(path))
+    assert doc.title == "养老金调整通知"
+    ps = make_passages(doc, SplitSettings())
+    assert [p.text for p in ps] == ["今年基本养老金上调2%。各地按规定执行。"]
+    assert squash(doc.doc.text[ps[0].start : ps[0].end]) == squash(ps[0].text)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"   \n", "empty"), (b"\xff\xfe\x00a", "binary"), ("社保".encode("gbk"), "not valid UTF-8")],
+)
+def test_bad_files_are_refused_by_name(tmp_path, content, message):
+    path = tmp_path / "bad.md"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message) as err:
+        read_document(path)
+    assert "bad.md" in str(err.value)
+
+
+def test_missing_and_unsupported_paths(tmp_path):
+    with pytest.raises(CorpusError, match="no such file"):
+        load_documents([tmp_path / "nope.md"])
+    (tmp_path / "a.pdf").write_bytes(b"%PDF")
+    with pytest.raises(CorpusError, match="unsupported file type"):
+        load_documents([tmp_path / "a.pdf"])
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(CorpusError, match="no .md or .txt"):
+        load_documents([tmp_path / "empty_dir"])
+
+
+def test_structure_of_a_markdown_document_with_emphasis():
+    text = "# 标题\n\n## **一、总则**\n\n第一段**重点**内容。\n\n（一）细则。这里是\n\n续写的句子。\n"
+    p = parse(text, "x")
+    assert p.title == "标题" and p.sections == ("一、总则",)
+    assert [s.section for s in p.segments] == ["一、总则", "一、总则 > （一）细则"]
+    assert "第一段重点内容。" in p.clean and "这里是续写的句子。" in p.clean
+    assert all(text[o] == c for o, c in zip(p.offsets, p.clean))
+
+
+def test_document_value_is_plain(tmp_path):
+    path = tmp_path / "x.md"
+    path.write_text("正文。", encoding="utf-8")
+    doc = read_document(path)
+    assert isinstance(doc, Document) and doc.doc_id == "x" and len(doc.sha256) == 64

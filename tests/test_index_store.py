@@ -1,0 +1,152 @@
+"""Building, saving and loading an index folder, with a deterministic fake encoder."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus.documents import DEFAULT_CORPUS, load_documents
+from corpus.passages import SplitSettings
+from index import store
+from index.build import build_index
+from index.store import IndexStoreError
+
+
+def _build(tmp_path: Path, encoder, paths=(DEFAULT_CORPUS,), split=SplitSettings()) -> Path:
+    target = tmp_path / "index"
+    build_index(load_documents(list(paths)), encoder, split, target, progress=False)
+    return target
+
+
+def test_round_trip(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    idx = store.load(target, fake_encoder.model_id, SplitSettings())
+    m = idx.manifest
+    assert m["counts"]["documents"] == 1 and m["counts"]["passages"] == len(idx.passages) > 40
+    assert m["model"] == {"id": "fake-bigram-64", "dim": 64}
+    assert m["split"] == {"max_chars": 250, "overlap_sentences": 1}
+    assert m["documents"][0]["sha256"] == load_documents([DEFAULT_CORPUS])[0].sha256
+    assert {"faiss-cpu", "bm25s", "jieba", "numpy"} <= set(m["versions"])
+    assert idx.dense.size == idx.keyword.size == len(idx.passages)
+    assert len(idx.sentence_vectors) == sum(len(p.sentences) for p in idx.passages)
+    # passages round-trip exactly and keep Chinese readable on disk
+    raw = (target / "passages.jsonl").read_text(encoding="utf-8")
+    assert "社会保障" in raw
+    first = json.loads(raw.splitlines()[0])
+    assert first["id"] == idx.passages[0].id and tuple(map(tuple, first["sentences"])) == idx.passages[0].sentences
+    # the stored vectors are the encoder's
+    v = fake_encoder.encode_passages([idx.passages[3].text])[0]
+    assert np.allclose(idx.dense.vectors(np.array([3]))[0], v, atol=1e-6)
+    scores, rows = idx.dense.search(v, 1)
+    assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_keyword_side_finds_exact_figures(tmp_path, fake_encoder):
+    from corpus.tokenize import tokenize
+
+    idx = store.load(_build(tmp_path, fake_encoder), fake_encoder.model_id, SplitSettings())
+    scores = idx.keyword.scores(tokenize("143元"))
+    best = idx.passages[int(np.argmax(scores))]
+    assert "143元" in best.text
+    assert not idx.keyword.scores(tokenize("完全无关的词汇xyz")).any()
+
+
+def test_model_mismatch_is_refused_with_the_fix(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    with pytest.raises(IndexStoreError, match="built with model 'fake-bigram-64'.*qa build"):
+        store.load(target, "another-model", SplitSettings())
+    with pytest.raises(IndexStoreError, match="split with .*qa build"):
+        store.load(target, fake_encoder.model_id, SplitSettings(max_chars=300))
+
+
+@pytest.mark.parametrize("victim", ["dense.faiss", "passages.jsonl", "sentences.npy", "bm25/vocab.index.json"])
+def test_truncated_or_missing_files_are_detected(tmp_path, fake_encoder, victim):
+    target = _build(tmp_path, fake_encoder)
+    path = target / victim
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexStoreError, match="truncated or corrupted.*qa build"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+    path.unlink()
+    with pytest.raises(IndexStoreError, match="missing.*qa build"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def test_missing_index_and_damaged_manifest(tmp_path, fake_encoder):
+    with pytest.raises(IndexStoreError, match="no index at .*qa build"):
+        store.load(tmp_path / "nothing", "m", SplitSettings())
+    target = _build(tmp_path, fake_encoder)
+    (target / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="damaged"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def test_changed_source_is_detected(tmp_path, fake_encoder):
+    doc = tmp_path / "docs" / "a.md"
+    doc.parent.mkdir()
+    doc.write_text("# 标题\n\n养老金上调2%。\n", encoding="utf-8")
+    target = _build(tmp_path, fake_encoder, paths=(doc.parent,))
+    doc.write_text("# 标题\n\n养老金上调3%。\n", encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="changed since the index was built"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+    doc.unlink()  # a source that is gone is fine: the index keeps the text
+    assert store.load(target, fake_encoder.model_id, SplitSettings()).documents["a"].text.endswith("2%。\n")
+
+
+class _Exploding:
+    model_id, dim = "fake-bigram-64", 64
+
+    def encode_passages(self, texts, progress=False):
+        raise RuntimeError("killed mid-build")
+
+
+def test_a_failed_build_leaves_the_previous_index(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    before = store.read_manifest(target)["created_at"], os.readlink(target)
+    with pytest.raises(RuntimeError):
+        build_index(load_documents([DEFAULT_CORPUS]), _Exploding(), SplitSettings(), target, progress=False)
+    assert (store.read_manifest(target)["created_at"], os.readlink(target)) == before
+    store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def test_rebuild_swaps_atomically_and_cleans_up(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    first = os.readlink(target)
+    (tmp_path / "index.20000101-000000-1.partial").mkdir()  # what a killed build leaves
+    build_index(load_documents([DEFAULT_CORPUS]), fake_encoder, SplitSettings(), target, progress=False)
+    assert os.readlink(target) != first
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["index", os.readlink(target)]
+
+
+def test_a_folder_of_several_documents(tmp_path, fake_encoder):
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.md").write_text("# 甲文\n\n## 一、总则\n\n养老保险全国统筹。失业保险省级统筹。\n", encoding="utf-8")
+    (docs / "sub" / "b.txt").write_text("乙文标题\n\n医疗保障覆盖城乡。大病保险减轻负担。\n", encoding="utf-8")
+    (docs / "skip.pdf").write_bytes(b"%PDF")
+    target = _build(tmp_path, fake_encoder, paths=(docs, DEFAULT_CORPUS))
+    idx = store.load(target, fake_encoder.model_id, SplitSettings())
+    assert set(idx.documents) == {"a", "b", "article"}
+    assert idx.documents["a"].title == "甲文" and idx.documents["b"].title == "乙文标题"
+    assert idx.manifest["embedding"]["context_header"] == "title"
+    a_passages = [p for p in idx.passages if p.doc_id == "a"]
+    assert a_passages[0].section == "一、总则"
+    for p in idx.passages:
+        text = idx.documents[p.doc_id].text
+        assert "".join(text[p.start : p.end].split()) == "".join(p.text.split())
+
+
+def test_a_bad_file_fails_before_the_index_is_touched(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    before = os.readlink(target)
+    bad = tmp_path / "bad.md"
+    bad.write_bytes("社保".encode("gbk"))
+    from corpus.documents import CorpusError
+
+    with pytest.raises(CorpusError, match="bad.md"):
+        build_index(load_documents([bad]), fake_encoder, SplitSettings(), target, progress=False)
+    assert os.readlink(target) == before
