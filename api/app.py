@@ -1,19 +1,23 @@
 """The FastAPI application: thin routes over the QA service built once in the lifespan."""
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
+import signal
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.schemas import (
     MAX_QUESTION, AskRequest, AskResponse, DocumentDetail, DocumentSummary, ErrorOut, Health,
-    PassageDetail, PassageRef,
+    PassageDetail, PassageRef, Reloaded,
 )
 from qa.render import result_json
 from qa.service import QAService
@@ -40,6 +44,39 @@ class NotReady(Exception):
     pass
 
 
+class Forbidden(Exception):
+    pass
+
+
+class ReloadFailed(Exception):
+    pass
+
+
+class Reloader:
+    """Loads a fresh service and swaps it in; requests in flight finish on the old one.
+
+    A route takes its service when it starts, so swapping the reference on
+    ``app.state`` is atomic for every request: none sees half an index.
+    """
+
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+        self._lock = threading.Lock()
+
+    def reload(self) -> QAService:
+        from qa.loading import load_service
+
+        with self._lock:  # one reload at a time; a second waits and loads again
+            try:
+                fresh = load_service(self.settings)
+            except Exception as exc:  # the running index stays whatever went wrong
+                log.error("reload failed, still serving the previous index: %s", exc)
+                raise ReloadFailed(str(exc)) from None
+            self.app.state.service = fresh
+            log.info("reloaded index %s (%d passages)", fresh.index.folder, len(fresh.index.passages))
+            return fresh
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -60,7 +97,17 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
             from qa.loading import load_service
 
             app.state.service = load_service(settings)
+        loop = asyncio.get_running_loop()
+        if settings.admin_token and threading.current_thread() is threading.main_thread():
+            # SIGHUP reloads like POST /admin/reload, off the event loop.
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _quiet_reload))
         yield
+
+    def _quiet_reload() -> None:
+        try:
+            app.state.reloader.reload()
+        except ReloadFailed:
+            pass
 
     app = FastAPI(
         title="中文文档问答 · Chinese document QA",
@@ -68,6 +115,12 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+
+    app.state.reloader = Reloader(app, settings)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"])
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -87,6 +140,14 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
     @app.exception_handler(NotFound)
     async def on_not_found(request: Request, exc: NotFound):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Forbidden)
+    async def on_forbidden(request: Request, exc: Forbidden):
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(ReloadFailed)
+    async def on_reload_failed(request: Request, exc: ReloadFailed):
+        return JSONResponse({"detail": f"reload failed, still serving the previous index: {exc}"}, status_code=409)
 
     @app.exception_handler(NotReady)
     async def on_not_ready(request: Request, exc: NotReady):
@@ -136,6 +197,21 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
         m = service.index.manifest
         return Health(status="ready", model=m["model"]["id"], documents=m["counts"]["documents"],
                       passages=m["counts"]["passages"], built_at=m["created_at"])
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not settings.admin_token:
+            raise Forbidden("admin endpoints are disabled; set QA_ADMIN_TOKEN to enable them")
+        supplied = (authorization or "").removeprefix("Bearer ").encode()
+        if not hmac.compare_digest(supplied, settings.admin_token.encode()):
+            raise Forbidden("missing or wrong admin token (Authorization: Bearer <QA_ADMIN_TOKEN>)")
+
+    @app.post("/admin/reload", response_model=Reloaded, dependencies=[Depends(admin)],
+              responses={403: {"model": ErrorOut}, 409: {"model": ErrorOut}}, tags=["ops"])
+    def reload():
+        """Load the index folder again (after `qa build`) and serve it without dropping a request."""
+        fresh = app.state.reloader.reload()
+        m = fresh.index.manifest
+        return Reloaded(reloaded=True, passages=m["counts"]["passages"], built_at=m["created_at"])
 
     @app.get("/", include_in_schema=False)
     def page():

@@ -10,8 +10,16 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION, description="问题（中文）")
-    top_k: int = Field(default=5, ge=1, le=50)
+    # JSON Schema counts 9.0 as an integer, so lax mode here; "5" and true are still refused.
+    top_k: int = Field(default=5, ge=1, le=50, strict=False)
     doc_id: str | None = Field(default=None, max_length=200)
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def a_number(cls, value):
+        if isinstance(value, (str, bool)):
+            raise ValueError("top_k must be an integer, not a string or boolean")
+        return value
 
     @field_validator("question")
     @classmethod
@@ -127,3 +135,9 @@ class Health(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class Reloaded(BaseModel):
+    reloaded: bool
+    passages: int
+    built_at: str

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 from corpus.documents import Document
 from eval.dataset import DatasetError
+
+log = logging.getLogger(__name__)
 
 
 def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
@@ -17,7 +20,7 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except (ValueError, KeyError, UnicodeDecodeError):
         raise DatasetError(f"{path}: not a SQuAD-format JSON file (needs data[].paragraphs[])") from None
-    documents, questions, seen = [], [], set()
+    documents, questions, seen, skipped = [], [], set(), 0
     for a, article in enumerate(data):
         for b, para in enumerate(article.get("paragraphs", [])):
             context = para.get("context", "")
@@ -35,13 +38,15 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
             documents.append(Document(doc_id, f"{path}#{doc_id}", text, sha))
             for qa in para.get("qas", []):
                 answers = [x for x in qa.get("answers", []) if x.get("text")]
-                if not answers:
+                if not answers or not str(qa.get("question", "")).strip():
+                    skipped += 1  # nothing to ask or nothing to find: not a usable question
                     continue
                 first = answers[0]
                 start = int(first.get("answer_start", context.find(first["text"])))
                 if context[start : start + len(first["text"])] != first["text"]:
                     start = context.find(first["text"])
                 if start < 0:
+                    skipped += 1
                     continue
                 offset = len(header)
                 questions.append({
@@ -50,4 +55,6 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
                 })
     if not documents:
         raise DatasetError(f"{path}: holds no contexts")
+    if skipped:
+        log.warning("%s: skipped %d questions with no question text or no locatable answer", path.name, skipped)
     return documents, questions

@@ -121,6 +121,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise CLIError(str(exc)) from None
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from qa.bench import run, table
+
+    settings = _settings(args)
+    ensure_index(settings)
+    corpus = [Path(p) for p in args.corpus] or list(settings.corpus)
+    if args.load and args.load < 1:
+        raise CLIError("--load needs a positive number of requests")
+    report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build)
+    print(table(report))
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"wrote {args.json_out}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Question answering over Chinese documents, with citations.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -158,6 +174,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--index")
     serve.add_argument("--build-missing", action="store_true", help="prepare the model and build the default index first if none exists")
     serve.set_defaults(func=cmd_serve)
+
+    bench = sub.add_parser("bench", help="measure latency, throughput, cold start, memory and build speed")
+    bench.add_argument("--corpus", nargs="*", default=[], help="documents for the build measurement (default: the article)")
+    bench.add_argument("--rounds", type=int, default=3, help="passes over the fixed question set")
+    bench.add_argument("--load", type=int, nargs="?", const=10_000, help="also send N requests (default 10,000) from 8 clients")
+    bench.add_argument("--no-build", action="store_true", help="skip the build measurement")
+    bench.add_argument("--json", dest="json_out", help="write the figures as JSON")
+    bench.add_argument("--index")
+    bench.set_defaults(func=cmd_bench)
 
     ev = sub.add_parser("eval", help="measure retrieval quality on a labelled set")
     ev.add_argument("--dataset", help="labelled JSONL (default: eval/data/questions.jsonl)")

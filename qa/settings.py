@@ -34,7 +34,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_question_chars: int = 500
-    admin_token: str = field(default="", repr=False)
+    admin_token: str = field(default="", repr=False)  # enables /admin/* when set
+    cors_origins: tuple[str, ...] = ()  # no CORS unless configured (comma-separated)
 
     @property
     def split(self) -> SplitSettings:
@@ -48,6 +49,8 @@ def _convert(name: str, raw: str, kind: type):
     try:
         if kind is Path:
             return Path(raw)
+        if kind is tuple and name == "cors_origins":
+            return tuple(o.strip() for o in raw.split(",") if o.strip())
         if kind is tuple:
             return tuple(Path(p) for p in raw.split(os.pathsep) if p)
         return kind(raw)

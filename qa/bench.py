@@ -1,0 +1,264 @@
+"""`qa bench`: speed and memory figures from one run, as ratios to the model's own floor.
+
+Every figure comes from the same process and run, because these machines are noisy:
+``encode_ms`` (the bare query encoder) is the floor the others are compared with.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = [
+    "2025年失业保险参保人数是多少？", "四防是什么？", "基础养老金最低标准提高到多少？", "社会保障卡持卡人数有多少？",
+    "社会保障发挥着哪三个作用？", "年纪大走不动路的老人怎么办社保？", "企业年金要怎么改进？", "社保卡能办哪些事？",
+    "为什么要建立职业伤害保障制度？", "三项社会保险基金总收入是多少？", "失业了每个月能领多少钱？", "延迟退休是按什么原则实施的？",
+    "住房公积金怎么提取？", "明天北京会下雨吗？", "医保报销比例是多少？", "国际劳工局统计了多少个国家和地区？",
+    "社保服务圈是多大范围？", "覆盖全民是什么意思？", "公平统一要实现哪三种公平？", "个人养老金制度要怎么完善？",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo), 2)
+
+
+def _summary(ms: list[float]) -> dict:
+    return {"p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99), "n": len(ms)}
+
+
+def _timed(fn, items, rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        for item in items:
+            t = time.perf_counter()
+            fn(item)
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+# ---- in process ---------------------------------------------------------------------
+
+def bench_in_process(settings: Settings, rounds: int) -> dict:
+    from qa.loading import load_service
+
+    service = load_service(settings)
+    for q in QUESTIONS:  # warm caches and the allocator
+        service.ask(q)
+    encode = _timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
+    ask = _timed(service.ask, QUESTIONS, rounds)
+    return {"encode_ms": _summary(encode), "ask_ms": _summary(ask), "passages": len(service.index.passages),
+            "dense_index": service.index.dense.kind}
+
+
+def bench_build(settings: Settings, corpus: list[Path]) -> dict:
+    """Passages per second of a whole build against bare ``model.encode`` on the same passages."""
+    from corpus.documents import load_documents
+    from corpus.passages import make_passages, parse_document
+    from index.build import build_index
+    from qa.loading import build_encoder
+
+    docs = load_documents(corpus)
+    encoder = build_encoder(settings)
+    passages = [p for d in docs for p in make_passages(parse_document(d), settings.split)]
+    texts = [p.text for p in passages]
+    encoder.encode_passages(texts[:8])  # warm up
+    t = time.perf_counter()
+    encoder.encode_passages(texts)
+    bare = len(texts) / (time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        build_index(docs, encoder, settings.split, Path(tmp) / "index", progress=False)
+        built = len(texts) / (time.perf_counter() - t)
+    return {"passages": len(texts), "build_passages_per_s": round(built, 1),
+            "encode_passages_per_s": round(bare, 1), "ratio": round(built / bare, 3)}
+
+
+# ---- over HTTP ----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class _Client:
+    """One keep-alive HTTP connection, like a real client would hold."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def ask(self, question: str) -> tuple[int, dict | None]:
+        body = json.dumps({"question": question, "top_k": 5}, ensure_ascii=False).encode()
+        try:
+            self.conn.request("POST", "/ask", body=body, headers={"content-type": "application/json"})
+            resp = self.conn.getresponse()
+            data = resp.read()
+            return resp.status, json.loads(data) if resp.status == 200 else None
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            return 0, None
+
+
+def _fingerprint(body: dict) -> tuple:
+    return tuple(p["id"] for p in body["passages"]), body["answerable"], (body["answer"] or {}).get("text")
+
+
+def start_server(settings: Settings) -> tuple[subprocess.Popen, int, float]:
+    """Launch `qa serve`; returns (process, port, seconds to the first successful /ask)."""
+    port = _free_port()
+    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_PORT": str(port), "QA_HOST": "127.0.0.1"}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = started + 120
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("qa serve exited: " + proc.stderr.read().decode(errors="replace")[-500:])
+        try:
+            status, _ = _Client(port).ask(QUESTIONS[0])
+            if status == 200:
+                return proc, port, round(time.perf_counter() - started, 2)
+        except OSError:
+            pass
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("qa serve did not answer within 120 s")
+
+
+def run_clients(port: int, clients: int, total: int, expected: dict | None = None) -> dict:
+    """``total`` requests spread over ``clients`` threads; counts errors and changed answers."""
+    latencies: list[float] = []
+    errors = mismatches = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker() -> None:
+        nonlocal errors, mismatches
+        client = _Client(port)
+        mine, bad, differ = [], 0, 0
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            q = QUESTIONS[i % len(QUESTIONS)]
+            t = time.perf_counter()
+            status, body = client.ask(q)
+            mine.append((time.perf_counter() - t) * 1000)
+            if status != 200:
+                bad += 1
+            elif expected is not None and _fingerprint(body) != expected[q]:
+                differ += 1
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+            mismatches += differ
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t
+    return {**_summary(latencies), "clients": clients, "requests": total, "errors": errors,
+            "mismatches": mismatches, "throughput_rps": round(total / wall, 1)}
+
+
+def bench_http(settings: Settings, rounds: int, load: int) -> dict:
+    proc, port, cold = start_server(settings)
+    try:
+        client = _Client(port)
+        expected = {}
+        for q in QUESTIONS:  # warm-up, and the sequential answers every later run must repeat
+            status, body = client.ask(q)
+            if status != 200:
+                raise RuntimeError(f"/ask answered {status} during warm-up")
+            expected[q] = _fingerprint(body)
+        rss_warm = _rss_mb(proc.pid)
+        one = run_clients(port, 1, rounds * len(QUESTIONS), expected)
+        eight = run_clients(port, 8, rounds * len(QUESTIONS) * 2, expected)
+        out = {"cold_start_s": cold, "http_1_client": one, "http_8_clients": eight, "rss_mb_warm": rss_warm}
+        if load:
+            out["load"] = run_clients(port, 8, load, expected)
+        out["rss_mb_after"] = _rss_mb(proc.pid)
+        out["rss_growth"] = round(out["rss_mb_after"] / rss_warm - 1, 3) if rss_warm else None
+        return out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True) -> dict:
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    report.update(bench_in_process(settings, rounds))
+    report.update(bench_http(settings, rounds, load))
+    if build:
+        report["build"] = bench_build(settings, corpus)
+    enc, ask = report["encode_ms"]["p50"], report["ask_ms"]["p50"]
+    floor_rps = 1000 / enc if enc else 0.0
+    report["ratios"] = {
+        "ask_p50_over_encode_p50": round(ask / enc, 2) if enc else None,
+        "http1_p50_over_encode_p50": round(report["http_1_client"]["p50"] / enc, 2) if enc else None,
+        "http8_throughput_over_encode_rate": round(report["http_8_clients"]["throughput_rps"] / floor_rps, 2) if floor_rps else None,
+        "build_over_encode": report.get("build", {}).get("ratio"),
+    }
+    return report
+
+
+def table(r: dict) -> str:
+    e, a, h1, h8 = r["encode_ms"], r["ask_ms"], r["http_1_client"], r["http_8_clients"]
+    rows = [
+        ("encode_ms (bare query encoder)", f"p50 {e['p50']}  p95 {e['p95']}", "the floor"),
+        ("ask_ms (in-process)", f"p50 {a['p50']}  p95 {a['p95']}  p99 {a['p99']}",
+         f"{r['ratios']['ask_p50_over_encode_p50']}× encode (target ≤ 1.5×)"),
+        ("http_ms, 1 client", f"p50 {h1['p50']}  p95 {h1['p95']}  p99 {h1['p99']}",
+         f"{r['ratios']['http1_p50_over_encode_p50']}× encode (target ≤ 2×), errors {h1['errors']}"),
+        ("http_ms, 8 clients", f"p50 {h8['p50']}  p95 {h8['p95']}  p99 {h8['p99']}",
+         f"{h8['throughput_rps']} req/s = {r['ratios']['http8_throughput_over_encode_rate']} of back-to-back encoding "
+         f"(target ≥ 0.7), errors {h8['errors']}, changed answers {h8['mismatches']}"),
+        ("cold_start_s (launch → first /ask)", f"{r['cold_start_s']}", ""),
+        ("rss_mb (server)", f"warm {r['rss_mb_warm']}  after load {r['rss_mb_after']}", f"growth {r['rss_growth']}"),
+    ]
+    if "build" in r:
+        b = r["build"]
+        rows.append(("build (passages/s)", f"{b['build_passages_per_s']} vs bare encode {b['encode_passages_per_s']}",
+                     f"ratio {b['ratio']} (target ≥ 0.8) over {b['passages']} passages"))
+    if "load" in r:
+        ld = r["load"]
+        rows.append(("load: 8 clients", f"{ld['requests']} requests, p50 {ld['p50']}  p99 {ld['p99']}",
+                     f"errors {ld['errors']}, changed answers {ld['mismatches']}, {ld['throughput_rps']} req/s"))
+    width = max(len(x[0]) for x in rows)
+    head = f"qa bench: {r['passages']} passages ({r['dense_index']} index), {r['machine']['cpus']} CPUs"
+    return "\n".join([head] + [f"{name:<{width}}  {fig:<44}  {note}" for name, fig, note in rows])

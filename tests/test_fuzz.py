@@ -1,0 +1,26 @@
+"""Schemathesis against the service's own OpenAPI schema: no 5xx, every response as documented."""
+from __future__ import annotations
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings hypothesis)
+
+from api.app import create_app  # noqa: E402
+from qa.settings import Settings  # noqa: E402
+
+# The schema needs no index; the service is attached before the first request.
+APP = create_app(Settings().with_(admin_token="fuzz-token"))
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _serve(service):
+    APP.state.service = service
+    yield
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_honours_its_schema(case):
+    case.call_and_validate()
