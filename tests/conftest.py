@@ -1,6 +1,7 @@
 """Shared fixtures: the real article, a deterministic fake encoder, and one real index per session."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -101,9 +102,9 @@ def client(app):
         yield c
 
 
-@pytest.fixture(scope="session")
-def live_server(app):
-    """The app served by uvicorn on a free loopback port, in a background thread."""
+@contextlib.contextmanager
+def serving(app):
+    """Serve ``app`` with uvicorn on a free loopback port in a background thread."""
     import socket
     import threading
     import time
@@ -121,6 +122,14 @@ def live_server(app):
         if time.time() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    with serving(app) as url:
+        yield url

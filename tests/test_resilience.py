@@ -1,0 +1,141 @@
+"""Reloading under load, admin tokens, SIGHUP, kill -9 during a build, and the bench command."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from corpus.documents import DEFAULT_CORPUS, load_documents
+from index import store
+from index.build import build_index
+
+from .conftest import serving
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture()
+def admin_app(real_settings, service):
+    from api.app import create_app
+
+    return create_app(real_settings.with_(admin_token=TOKEN), service=service)
+
+
+def test_admin_needs_the_token_and_is_off_without_one(admin_app, client):
+    from fastapi.testclient import TestClient
+
+    r = client.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 403 and "disabled" in r.json()["detail"]
+    with TestClient(admin_app) as c:
+        assert c.post("/admin/reload").status_code == 403
+        wrong = c.post("/admin/reload", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403 and "wrong admin token" in wrong.json()["detail"]
+
+
+def test_a_failed_reload_keeps_serving(real_settings, service, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(real_settings.with_(admin_token=TOKEN, index_dir=tmp_path / "missing"), service=service)
+    with TestClient(app) as c:
+        r = c.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 409 and "still serving the previous index" in r.json()["detail"]
+        assert c.post("/ask", json={"question": "四防是什么？"}).status_code == 200
+
+
+def test_reload_under_concurrent_load_drops_nothing(admin_app, real_settings, st_encoder):
+    with serving(admin_app) as url:
+        before = httpx.get(url + "/health").json()["built_at"]
+        stop, statuses, lock = threading.Event(), [], threading.Lock()
+
+        def hammer():
+            with httpx.Client(base_url=url, timeout=60) as c:
+                while not stop.is_set():
+                    code = c.post("/ask", json={"question": "2025年失业保险参保人数是多少？"}).status_code
+                    with lock:
+                        statuses.append(code)
+
+        threads = [threading.Thread(target=hammer) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # let the built_at second tick, so the rebuilt index is told apart
+        build_index(load_documents([DEFAULT_CORPUS]), st_encoder, real_settings.split, real_settings.index_dir, progress=False)
+        r = httpx.post(url + "/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert r.status_code == 200 and r.json()["reloaded"] is True
+        after = httpx.get(url + "/health").json()["built_at"]
+        assert after == r.json()["built_at"] != before
+        assert len(statuses) > 20 and set(statuses) == {200}
+
+
+def _qa(*args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], env=env, **kw)
+
+
+def test_sighup_reloads_a_running_server(real_settings, st_encoder):
+    from qa.bench import _Client, start_server
+
+    os.environ["QA_ADMIN_TOKEN"] = TOKEN
+    try:
+        proc, port, _ = start_server(real_settings)
+    finally:
+        del os.environ["QA_ADMIN_TOKEN"]
+    try:
+        health = lambda: json.loads(httpx.get(f"http://127.0.0.1:{port}/health").text)["built_at"]  # noqa: E731
+        before = health()
+        time.sleep(1.0)
+        build_index(load_documents([DEFAULT_CORPUS]), st_encoder, real_settings.split, real_settings.index_dir, progress=False)
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 30
+        while health() == before and time.time() < deadline:
+            time.sleep(0.1)
+        assert health() != before
+        assert _Client(port).ask("四防是什么？")[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_kill_9_during_a_build_leaves_the_previous_index(real_settings, tmp_path):
+    index = tmp_path / "index"
+    env = {**os.environ, "QA_INDEX_DIR": str(index), "QA_MODELS_DIR": str(real_settings.models_dir)}
+    first = subprocess.run([sys.executable, "-m", "qa.cli", "build", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    manifest = store.read_manifest(index)
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(12):  # long enough that the kill lands while embedding
+        shutil.copy(DEFAULT_CORPUS / "article.md", big / f"copy{i}.md")
+    proc = _qa("build", str(big), "--quiet", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(12)
+    assert proc.poll() is None, "the build finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert store.read_manifest(index) == manifest
+    store.load(index, manifest["model"]["id"], real_settings.split)
+
+
+def test_bench_reports_every_figure(real_settings, tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "QA_INDEX_DIR": str(real_settings.index_dir)}
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "bench", "--rounds", "1", "--no-build", "--json", str(out)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "encode_ms" in run.stdout and "cold_start_s" in run.stdout
+    r = json.loads(out.read_text())
+    assert r["encode_ms"]["p50"] > 0 and r["ask_ms"]["p50"] > 0 and r["cold_start_s"] > 0
+    for key in ("http_1_client", "http_8_clients"):
+        assert r[key]["errors"] == 0 and r[key]["mismatches"] == 0 and r[key]["throughput_rps"] > 0
+    assert r["rss_mb_warm"] > 0 and r["ratios"]["ask_p50_over_encode_p50"] > 0
