@@ -93,7 +93,7 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         if service is not None:
             app.state.service = service
-        else:
+        elif getattr(app.state, "service", None) is None:  # a service attached beforehand is kept
             from qa.loading import load_service
 
             app.state.service = load_service(settings)

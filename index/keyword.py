@@ -32,19 +32,6 @@ class KeywordIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
 
-    def idf(self, tokens: list[str]) -> dict[str, float]:
-        """How rare each known token is: its BM25 weight for a one-token document."""
-        num_docs = self.size
-        out = {}
-        indptr = self._bm25.scores["indptr"]
-        for token in set(tokens):
-            tid = self._bm25.vocab_dict.get(token)
-            if tid is None:
-                continue
-            df = int(indptr[tid + 1] - indptr[tid])
-            out[token] = float(np.log(1 + (num_docs - df + 0.5) / (df + 0.5)))
-        return out
-
     def save(self, folder: Path) -> None:
         self._bm25.save(str(folder), show_progress=False)
 

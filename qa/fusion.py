@@ -24,14 +24,6 @@ def weighted(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.nda
     return dense_weight * dense + (1 - dense_weight) * lexical
 
 
-def coverage(weights: dict[str, float], tokens: set[str]) -> float:
-    """Share of the question's term weight found among ``tokens``."""
-    total = sum(weights.values())
-    if total <= 0:
-        return 0.0
-    return sum(w for t, w in weights.items() if t in tokens) / total
-
-
 def share(wanted: frozenset[str], present: frozenset[str]) -> float:
     """Share of ``wanted`` found in ``present`` (0 when nothing is wanted)."""
     return len(wanted & present) / len(wanted) if wanted else 0.0

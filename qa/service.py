@@ -7,7 +7,6 @@ because it already uses every core for one query.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -51,8 +50,6 @@ class QAService:
         doc_ids = np.array([p.doc_id for p in index.passages])
         self._doc_rows = {d: np.flatnonzero(doc_ids == d) for d in index.documents}
         self._encode_lock = threading.Lock()
-        n = max(index.keyword.size, 1)
-        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)  # a term no passage contains
         self._sentence_bigrams = lru_cache(maxsize=100_000)(self._sentence_bigrams_uncached)
 
     # ---- public API -------------------------------------------------------------------
@@ -75,7 +72,6 @@ class QAService:
         terms = tokenize(question)
         cands = self._candidates(query, terms, doc_id, timings)
         t = time.perf_counter()
-        weights = self._term_weights(terms)
         grams = bigrams(question)
         stage = [self._sentence_stage(int(r), query, grams) for r in cands.rows]
         # Measured on the labelled set and CMRC (README, "How ranking works"): the
@@ -83,20 +79,10 @@ class QAService:
         final = (cands.dense + 2 * np.array([st[0] for st in stage], dtype=np.float32)) / 3
         order = np.lexsort((cands.rows, -final))[:top_k]
         timings["rerank"] = _ms(t)
-        hits = [self._hit(cands, i, final[i], stage[i], weights) for i in order]
-        answer, answerable, reason, confidence = None, False, "the index holds no passage to search", 0.0
-        if hits:
-            best = order[0]
-            confidence = float(final[best])
-            answerable = confidence >= self.settings.no_answer_threshold
-            if answerable:
-                answer = self._answer(int(cands.rows[best]), stage[best])
-                reason = f"answer found (confidence {confidence:.3f} ≥ {self.settings.no_answer_threshold:.3f})"
-            else:
-                reason = (
-                    f"no passage answers this question well enough (confidence {confidence:.3f} "
-                    f"< {self.settings.no_answer_threshold:.3f}); the closest passages are listed"
-                )
+        hits = [self._hit(cands, i, final[i], stage[i], set(terms)) for i in order]
+        confidence = float(final[order[0]]) if hits else 0.0
+        answerable, reason = self._verdict(confidence, bool(hits))
+        answer = self._answer(int(cands.rows[order[0]]), stage[order[0]]) if answerable else None
         timings["total"] = _ms(started)
         result = Result(question, answerable, reason, answer, tuple(hits), round(confidence, 4), timings)
         if not rankings:
@@ -108,6 +94,16 @@ class QAService:
             "hybrid": ids(cands.rows[np.lexsort((cands.rows, -cands.fused))]),
             "pipeline": [h.passage_id for h in hits],
         }
+
+    def _verdict(self, confidence: float, any_hits: bool) -> tuple[bool, str]:
+        """Answer or refuse: the top passage's score against the calibrated threshold."""
+        threshold = self.settings.no_answer_threshold
+        if not any_hits:
+            return False, "the index holds no passage to search"
+        if confidence >= threshold:
+            return True, f"answer found (confidence {confidence:.3f} ≥ {threshold:.3f})"
+        return False, (f"no passage answers this question well enough (confidence {confidence:.3f} "
+                       f"< {threshold:.3f}); the closest passages are listed")
 
     def passage(self, passage_id: str) -> tuple[Hit, DocumentRecord]:
         row = self._row_of.get(passage_id)
@@ -176,10 +172,6 @@ class QAService:
             fused = fusion.weighted(dense, bm25, self.settings.dense_weight)
         return _Candidates(rows, dense.astype(np.float32), bm25, dr, br, fused, dense_rows, bm25_rows)
 
-    def _term_weights(self, terms: list[str]) -> dict[str, float]:
-        known = self.index.keyword.idf(terms)
-        return {t: known.get(t, self._unknown_idf) for t in set(terms)}
-
     def _sentence_bigrams_uncached(self, row: int, k: int) -> frozenset[str]:
         """A sentence's character bigrams, plus its passage header's, as they were embedded."""
         p = self.index.passages[row]
@@ -203,14 +195,14 @@ class QAService:
 
     # ---- assembling results --------------------------------------------------------------
 
-    def _hit(self, cands: _Candidates, i: int, final: float, stage, weights: dict[str, float]) -> Hit:
+    def _hit(self, cands: _Candidates, i: int, final: float, stage, terms: set[str]) -> Hit:
         """A result row; its highlights are its best sentence and the question's terms."""
         row = int(cands.rows[i])
         p = self.index.passages[row]
         doc = self.index.documents[p.doc_id]
         to_doc = _offsets(p, doc)
         s, e = p.sentences[stage[1]]
-        spans = [(s, e, "sentence")] + [(a, b, "term") for a, b in _term_spans(p.text, weights)]
+        spans = [(s, e, "sentence")] + [(a, b, "term") for a, b in _term_spans(p.text, terms)]
         highlights = [Highlight(to_doc[a], to_doc[b - 1] + 1, kind, a, b) for a, b, kind in spans]
         scores = {
             "dense": round(float(cands.dense[i]), 4), "dense_rank": int(cands.dense_rank[i]),
@@ -235,11 +227,11 @@ def _offsets(p, doc: DocumentRecord) -> list[int]:
     return [p.start + i for i in align(p.text, doc.text[p.start : p.end])]
 
 
-def _term_spans(text: str, weights: dict[str, float]) -> list[tuple[int, int]]:
+def _term_spans(text: str, terms: set[str]) -> list[tuple[int, int]]:
     """Where the question's terms occur in ``text``, merged; single characters are too noisy."""
     haystack = text.lower() if len(text.lower()) == len(text) else text
     spans = []
-    for term in weights:
+    for term in terms:
         if len(term) < 2:
             continue
         start = haystack.find(term)

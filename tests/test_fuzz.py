@@ -9,9 +9,11 @@ from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings
 from api.app import create_app  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
-# The schema needs no index; the service is attached before the first request.
+# The schema needs no index (read from the app object, no request, no lifespan); the
+# session's service is attached before the first request.
 APP = create_app(Settings().with_(admin_token="fuzz-token"))
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+schema = schemathesis.openapi.from_dict(APP.openapi())
+schema.app = APP
 
 
 @pytest.fixture(autouse=True, scope="module")
