@@ -4,12 +4,16 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUESTION = 500
+# "Holds a character that is not whitespace", with Python's whitespace spelled out so the
+# schema (ECMA regex), pydantic and str.strip() agree on what an empty question is.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="问题（中文）")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="问题（中文）",
+                          json_schema_extra={"pattern": NOT_BLANK})
     # JSON Schema counts 9.0 as an integer, so lax mode here; "5" and true are still refused.
     top_k: int = Field(default=5, ge=1, le=50, strict=False)
     doc_id: str | None = Field(default=None, max_length=200)

@@ -1,6 +1,8 @@
 """Schemathesis against the service's own OpenAPI schema: no 5xx, every response as documented."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -23,6 +25,6 @@ def _serve(service):
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("QA_FUZZ_EXAMPLES", "30")), deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_honours_its_schema(case):
     case.call_and_validate()
