@@ -39,6 +39,16 @@ def with_header(header: str, text: str) -> str:
     return f"{header}\n{text}" if header else text
 
 
+def encode_unique(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
+    """Embed each distinct text once: the overlap sentence two passages share, repeated boilerplate."""
+    unique = list(dict.fromkeys(texts))
+    vectors = encoder.encode_passages(unique, progress=progress)
+    if len(unique) == len(texts):
+        return vectors
+    row = {text: i for i, text in enumerate(unique)}
+    return vectors[[row[t] for t in texts]]
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in _LIBRARIES:
@@ -64,9 +74,9 @@ def build_index(
     t0 = time.perf_counter()
     titles = {pd.doc.doc_id: pd.title for pd in parsed}
     headers = [context_header(titles[p.doc_id], len(parsed)) for p in passages]
-    vectors = encoder.encode_passages([with_header(h, p.text) for h, p in zip(headers, passages)], progress=progress)
+    vectors = encode_unique(encoder, [with_header(h, p.text) for h, p in zip(headers, passages)], progress)
     sentences = [with_header(h, p.text[s:e]) for h, p in zip(headers, passages) for s, e in p.sentences]
-    sentence_vectors = encoder.encode_passages(sentences, progress=progress)
+    sentence_vectors = encode_unique(encoder, sentences, progress)
     embed_s = time.perf_counter() - t0
     dense = DenseIndex.build(vectors, hnsw_from=hnsw_from)
     keyword = KeywordIndex.build([tokenize(with_header(h, p.text)) for h, p in zip(headers, passages)])

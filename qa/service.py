@@ -1,13 +1,12 @@
 """The question-answering service: hybrid retrieval, a sentence stage, cited answers.
 
 One object, built once (CLI, API lifespan, eval runner) and safe to share
-between threads: the index is read-only, and the encoder is behind a lock
-because it already uses every core for one query.
+between threads: the index is read-only, and queries reach the encoder through
+one batching worker, since the encoder already uses every core.
 """
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +19,7 @@ from index.build import context_header, with_header
 from index.encoder import Encoder
 from index.store import DocumentRecord, LoadedIndex
 from qa import fusion
+from qa.batching import QueryBatcher
 from qa.settings import Settings
 from qa.types import Answer, Highlight, Hit, NotFound, QuestionError, Result
 
@@ -49,7 +49,7 @@ class QAService:
         self._row_of = {p.id: i for i, p in enumerate(index.passages)}
         doc_ids = np.array([p.doc_id for p in index.passages])
         self._doc_rows = {d: np.flatnonzero(doc_ids == d) for d in index.documents}
-        self._encode_lock = threading.Lock()
+        self._queries = QueryBatcher(encoder)
         self._sentence_bigrams = lru_cache(maxsize=100_000)(self._sentence_bigrams_uncached)
 
     # ---- public API -------------------------------------------------------------------
@@ -66,8 +66,7 @@ class QAService:
         question = self._check(question, top_k, doc_id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        with self._encode_lock:
-            query = self.encoder.encode_queries([question])[0]
+        query = self._queries.encode(question)
         timings["embed"] = _ms(started)
         terms = tokenize(question)
         cands = self._candidates(query, terms, doc_id, timings)
@@ -159,7 +158,8 @@ class QAService:
             masked = np.full_like(bm25_all, -1.0)
             masked[allowed] = bm25_all[allowed]
             bm25_all = masked
-        bm25_rows = np.argsort(-bm25_all, kind="stable")[:c]
+        top = np.argpartition(-bm25_all, c)[:c] if len(bm25_all) > c else np.arange(len(bm25_all))
+        bm25_rows = top[np.lexsort((top, -bm25_all[top]))]  # best first, ties by row: deterministic
         bm25_rows = bm25_rows[bm25_all[bm25_rows] > 0]
         timings["bm25"] = _ms(t)
         rows = np.union1d(dense_rows[:c], bm25_rows).astype(np.int64)

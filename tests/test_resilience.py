@@ -85,7 +85,7 @@ def _qa(*args, env, **kw):
 
 
 def test_sighup_reloads_a_running_server(real_settings, st_encoder):
-    from qa.bench import _Client, start_server
+    from eval.bench import _Client, start_server
 
     os.environ["QA_ADMIN_TOKEN"] = TOKEN
     try:
