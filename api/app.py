@@ -33,7 +33,7 @@ ERRORS = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 413: {"model": Err
 def get_service(request: Request) -> QAService:
     service = getattr(request.app.state, "service", None)
     if service is None:  # only reachable while starting up or after a failed reload
-        raise NotReady()
+        raise NotReady("index not loaded yet")
     return service
 
 
@@ -52,6 +52,10 @@ class ReloadFailed(Exception):
     pass
 
 
+# Domain errors become HTTP answers here, at the edge, and nowhere else.
+ERROR_STATUS = {QuestionError: 422, NotFound: 404, Forbidden: 403, ReloadFailed: 409, NotReady: 503}
+
+
 class Reloader:
     """Loads a fresh service and swaps it in; requests in flight finish on the old one.
 
@@ -64,6 +68,7 @@ class Reloader:
         self._lock = threading.Lock()
 
     def reload(self) -> QAService:
+        """Load the index folder again and swap it in; ReloadFailed leaves the old one serving."""
         from qa.loading import load_service
 
         with self._lock:  # one reload at a time; a second waits and loads again
@@ -71,7 +76,7 @@ class Reloader:
                 fresh = load_service(self.settings)
             except Exception as exc:  # the running index stays whatever went wrong
                 log.error("reload failed, still serving the previous index: %s", exc)
-                raise ReloadFailed(str(exc)) from None
+                raise ReloadFailed(f"reload failed, still serving the previous index: {exc}") from None
             self.app.state.service = fresh
             log.info("reloaded index %s (%d passages)", fresh.index.folder, len(fresh.index.passages))
             return fresh
@@ -86,6 +91,13 @@ def _validation_message(exc: RequestValidationError) -> str:
             return "request body is not valid JSON"
         parts.append(f"{where}: {msg}")
     return "; ".join(parts) or "invalid request"
+
+
+def _error_response(status: int):
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handler
 
 
 def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
@@ -133,25 +145,8 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
     async def on_validation(request: Request, exc: RequestValidationError):
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
-    @app.exception_handler(QuestionError)
-    async def on_question(request: Request, exc: QuestionError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(NotFound)
-    async def on_not_found(request: Request, exc: NotFound):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(Forbidden)
-    async def on_forbidden(request: Request, exc: Forbidden):
-        return JSONResponse({"detail": str(exc)}, status_code=403)
-
-    @app.exception_handler(ReloadFailed)
-    async def on_reload_failed(request: Request, exc: ReloadFailed):
-        return JSONResponse({"detail": f"reload failed, still serving the previous index: {exc}"}, status_code=409)
-
-    @app.exception_handler(NotReady)
-    async def on_not_ready(request: Request, exc: NotReady):
-        return JSONResponse({"detail": "index not loaded yet"}, status_code=503)
+    for error, status in ERROR_STATUS.items():
+        app.add_exception_handler(error, _error_response(status))
 
     # Plain `def` routes: FastAPI runs them in its thread pool, so CPU-bound
     # retrieval never blocks the event loop.

@@ -50,17 +50,6 @@ class Scores(BaseModel):
     sentence: float
 
 
-class PassageOut(BaseModel):
-    id: str
-    doc_id: str
-    title: str
-    section: str
-    text: str
-    start: int
-    end: int
-    score: float
-    scores: Scores
-    highlights: list[HighlightOut]
 
 
 class AnswerOut(BaseModel):
@@ -87,17 +76,6 @@ class Timings(BaseModel):
     total: float
 
 
-class AskResponse(BaseModel):
-    question: str
-    answerable: bool
-    reason: str
-    confidence: float
-    answer: AnswerOut | None
-    passages: list[PassageOut]
-    timings_ms: Timings
-    index: IndexInfo
-
-
 class PassageRef(BaseModel):
     id: str
     section: str
@@ -111,8 +89,25 @@ class PassageDetail(BaseModel):
     title: str
     section: str
     text: str
-    start: int
-    end: int
+    start: int = Field(description="offset of the passage's first character in the original document text")
+    end: int = Field(description="offset just past its last character: text[start:end] is the cited span")
+
+
+class PassageOut(PassageDetail):
+    score: float
+    scores: Scores
+    highlights: list[HighlightOut]
+
+
+class AskResponse(BaseModel):
+    question: str
+    answerable: bool
+    reason: str
+    confidence: float
+    answer: AnswerOut | None
+    passages: list[PassageOut]
+    timings_ms: Timings
+    index: IndexInfo
 
 
 class DocumentSummary(BaseModel):
