@@ -73,7 +73,7 @@ class Reloader:
 
         with self._lock:  # one reload at a time; a second waits and loads again
             try:
-                fresh = load_service(self.settings)
+                fresh = load_service(self.settings, previous=getattr(self.app.state, "service", None))
             except Exception as exc:  # the running index stays whatever went wrong
                 log.error("reload failed, still serving the previous index: %s", exc)
                 raise ReloadFailed(f"reload failed, still serving the previous index: {exc}") from None

@@ -12,16 +12,24 @@ from qa.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def load_service(settings: Settings) -> QAService:
-    """Load and verify the index, then the query encoder; raises IndexStoreError or EncoderError."""
+def load_service(settings: Settings, previous: QAService | None = None) -> QAService:
+    """Load and verify the index, then the query encoder; raises IndexStoreError or EncoderError.
+
+    A reload passes the running service as ``previous``: its encoder and batching worker
+    carry over when the model is the same, so nothing is loaded twice or left running.
+    """
     from corpus.tokenize import warm_up
 
     started = time.perf_counter()
     index = store.load(settings.index_dir, model_id(settings.model), settings.split)
-    encoder = load_encoder(settings.model, settings.models_dir, settings.engine)
-    warm_up()
-    log.info("loaded %d passages and %s in %.2fs", len(index.passages), encoder.model_id, time.perf_counter() - started)
-    return QAService(index, encoder, settings)
+    if previous is not None and previous.encoder.model_id == model_id(settings.model):
+        service = QAService(index, previous.encoder, settings, queries=previous.queries)
+    else:
+        warm_up()
+        service = QAService(index, load_encoder(settings.model, settings.models_dir, settings.engine), settings)
+    log.info("loaded %d passages for %s in %.2fs", len(index.passages), service.encoder.model_id,
+             time.perf_counter() - started)
+    return service
 
 
 def build_encoder(settings: Settings):

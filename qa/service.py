@@ -42,14 +42,15 @@ class _Candidates:
 
 
 class QAService:
-    def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings) -> None:
+    def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings,
+                 queries: QueryBatcher | None = None) -> None:
         self.index = index
         self.encoder = encoder
         self.settings = settings
         self._row_of = {p.id: i for i, p in enumerate(index.passages)}
         doc_ids = np.array([p.doc_id for p in index.passages])
         self._doc_rows = {d: np.flatnonzero(doc_ids == d) for d in index.documents}
-        self._queries = QueryBatcher(encoder)
+        self.queries = queries or QueryBatcher(encoder)  # shared with a reloaded successor
         self._sentence_bigrams = lru_cache(maxsize=100_000)(self._sentence_bigrams_uncached)
 
     # ---- public API -------------------------------------------------------------------
@@ -66,7 +67,7 @@ class QAService:
         question = self._check(question, top_k, doc_id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        query = self._queries.encode(question)
+        query = self.queries.encode(question)
         timings["embed"] = _ms(started)
         terms = tokenize(question)
         cands = self._candidates(query, terms, doc_id, timings)

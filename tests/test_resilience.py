@@ -55,6 +55,7 @@ def test_a_failed_reload_keeps_serving(real_settings, service, tmp_path):
 def test_reload_under_concurrent_load_drops_nothing(admin_app, real_settings, st_encoder):
     with serving(admin_app) as url:
         before = httpx.get(url + "/health").json()["built_at"]
+        threads_before = sum(t.name == "query-encoder" for t in threading.enumerate())
         stop, statuses, lock = threading.Event(), [], threading.Lock()
 
         def hammer():
@@ -78,6 +79,9 @@ def test_reload_under_concurrent_load_drops_nothing(admin_app, real_settings, st
         after = httpx.get(url + "/health").json()["built_at"]
         assert after == r.json()["built_at"] != before
         assert len(statuses) > 20 and set(statuses) == {200}
+        # the reloaded service kept the running encoder and its one batching thread
+        assert admin_app.state.service.queries is not None
+        assert sum(t.name == "query-encoder" for t in threading.enumerate()) == threads_before
 
 
 def _qa(*args, env, **kw):
