@@ -218,74 +218,6 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
             proc.kill()
 
 
-# ---- at scale ----------------------------------------------------------------------------------
-
-SHARED_SETS = ("cmrc2018_trial.json", "drcd_test.json")
-
-
-def scale_documents(n_passages: int, settings: Settings, data_dir: Path) -> list:
-    """Real Chinese contexts from the public sets, repeated until they hold ``n_passages``."""
-    from corpus.documents import Document
-    from corpus.passages import make_passages, parse_document
-    from eval.squad import load_squad
-
-    contexts = []
-    for name in SHARED_SETS:
-        if (data_dir / name).exists():
-            contexts += load_squad(data_dir / name)[0]
-    if not contexts:
-        raise FileNotFoundError(f"no public sets in {data_dir} to build a scale corpus from")
-    sizes = [len(make_passages(parse_document(d), settings.split)) for d in contexts]
-    docs, total, i = [], 0, 0
-    while total < n_passages:
-        d = contexts[i % len(contexts)]
-        docs.append(Document(f"s{i:06d}", f"{d.path}#copy{i}", d.text, d.sha256))
-        total += sizes[i % len(contexts)]
-        i += 1
-    return docs
-
-
-def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path) -> dict:
-    """Build (once, cached) an index of ``n_passages`` and time queries against it in process."""
-    import hashlib
-
-    from index.build import build_index
-    from qa.loading import build_encoder, load_service
-    from qa.settings import ROOT
-
-    recipe = hashlib.sha256(json.dumps([n_passages, settings.model, settings.split.max_chars,
-                                        settings.split.overlap_sentences]).encode()).hexdigest()[:8]
-    scaled = settings.with_(index_dir=ROOT / "var" / "bench-cache" / f"scale-{n_passages}-{recipe}")
-    built_s = None
-    if not (scaled.index_dir / "manifest.json").exists():
-        docs = scale_documents(n_passages, settings, data_dir)
-        t = time.perf_counter()
-        build_index(docs, build_encoder(settings), settings.split, scaled.index_dir, progress=True)
-        built_s = round(time.perf_counter() - t, 1)
-    t = time.perf_counter()
-    service = load_service(scaled)
-    load_s = round(time.perf_counter() - t, 2)
-    for q in QUESTIONS:
-        service.ask(q)
-    encode = _timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
-    timings: dict[str, list[float]] = {"dense": [], "bm25": [], "rerank": [], "total": []}
-
-    def ask(q: str) -> None:
-        result = service.ask(q)
-        for key in timings:
-            timings[key].append(result.timings_ms[key])
-
-    _timed(ask, QUESTIONS, rounds)
-    enc = pct(encode, 50)
-    return {
-        "passages": len(service.index.passages), "dense_index": service.index.dense.kind,
-        "build_s": built_s, "load_s": load_s, "encode_ms": _summary(encode),
-        "ask_ms": _summary(timings["total"]), "dense_ms": _summary(timings["dense"]),
-        "bm25_ms": _summary(timings["bm25"]), "rerank_ms": _summary(timings["rerank"]),
-        "ask_p50_over_encode_p50": round(pct(timings["total"], 50) / enc, 2) if enc else None,
-    }
-
-
 # ---- the command ---------------------------------------------------------------------------
 
 def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True,
@@ -293,6 +225,8 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if scale:
         from qa.settings import ROOT
+
+        from eval.scale import bench_scale
 
         report["scale"] = bench_scale(settings, scale, rounds, data_dir or ROOT.parent / "shared" / "data")
     report.update(bench_in_process(settings, rounds))
