@@ -102,3 +102,12 @@ def test_installed_script_builds_a_folder_and_answers(real_settings, tmp_path):
     body = json.loads(asked.stdout)
     assert body["passages"][0]["doc_id"] == "policy" and "800元" in body["passages"][0]["text"]
     assert subprocess.run([qa, "--help"], capture_output=True, timeout=30).returncode == 0
+
+
+def test_serve_without_an_index_stops_with_one_line(tmp_path):
+    env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "none")}
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "serve", "--port", "0"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert lines == [f"qa: error: no index at {tmp_path / 'none'}; build one with `qa build`"]

@@ -72,3 +72,20 @@ def test_charsmap_trie_answers_lookups():
     mapping = {"Ａ": "A", "é": "e", "\x01": "", "中": "中文", "𠀀": "x"}
     n = normalizers.Precompiled(precompiled_charsmap(mapping))
     assert n.normalize_str("Ａé\x01中𠀀b") == "Ae中文xb"
+
+
+def test_any_local_sentence_transformers_folder_can_be_the_model(real_settings, tmp_path):
+    """QA_MODEL may name a model folder: the manifest records it and loading insists on it."""
+    from corpus.documents import load_documents
+    from corpus.passages import SplitSettings
+    from index import store
+    from index.build import build_index
+    from index.models import load_encoder
+
+    folder = str(real_settings.models_dir / "multilingual-e5-small")
+    encoder = load_encoder(folder, real_settings.models_dir)
+    assert encoder.model_id == folder and encoder.dim == 384
+    doc = tmp_path / "d.md"
+    doc.write_text("# 通知\n\n失业保险金按月发放。\n", encoding="utf-8")
+    build_index(load_documents([doc]), encoder, SplitSettings(), tmp_path / "index", progress=False)
+    assert store.load(tmp_path / "index", folder, SplitSettings()).manifest["model"] == {"id": folder, "dim": 384}
