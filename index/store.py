@@ -189,6 +189,8 @@ def load(target: Path, model_id: str, split: SplitSettings) -> LoadedIndex:
     keyword = KeywordIndex.load(target / "bm25")
     sentence_vectors = np.load(target / "sentences.npy").astype(np.float32)
     rows = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
-    if dense.size != len(passages) or keyword.size != len(passages) or len(sentence_vectors) != rows[-1]:
-        raise IndexStoreError(f"index at {target} is inconsistent (counts differ); {REBUILD}")
+    dim = manifest["model"]["dim"]
+    if dense.size != len(passages) or keyword.size != len(passages) or len(sentence_vectors) != rows[-1] \
+            or dense.dim != dim or sentence_vectors.shape[1] != dim:
+        raise IndexStoreError(f"index at {target} is inconsistent (counts or dimensions differ); {REBUILD}")
     return LoadedIndex(target, manifest, documents, tuple(passages), dense, keyword, sentence_vectors, rows)
