@@ -180,7 +180,7 @@ def _misses(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QAService, list[dict]]:
+def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
     from index.build import build_index
     from index.models import model_id
@@ -193,7 +193,7 @@ def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QASe
 
     recipe = [model_id(settings.model), asdict(settings.split), context_header("t", 2)]  # what the build depends on
     conf = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:8]
-    index_dir = ROOT / "var" / "eval-cache" / f"{path.stem}-{key}-{conf}"
+    index_dir = cache / f"{path.stem}-{key}-{conf}"
     squad_settings = settings.with_(index_dir=index_dir)
     if not (index_dir / "manifest.json").exists():
         log.warning("building a temporary index of %d contexts from %s (cached for next time)", len(documents), path)
@@ -202,11 +202,11 @@ def _squad_service(path: Path, settings: Settings, progress: bool) -> tuple[QASe
 
 
 def run(settings: Settings, dataset: Path | None = None, squad: Path | None = None,
-        limit: int | None = None, progress: bool = True) -> dict:
+        limit: int | None = None, progress: bool = True, cache: Path = ROOT / "var" / "eval-cache") -> dict:
     from qa.loading import load_service
 
     if squad:
-        service, questions = _squad_service(squad, settings, progress)
+        service, questions = _squad_service(squad, settings, progress, cache)
         items = squad_items(service, questions[:limit] if limit else questions)
         name = squad.name
     else:

@@ -132,7 +132,7 @@ def test_cmrc_sample_runs(real_settings):
     data["data"] = data["data"][:12]
     sample = real_settings.index_dir.parent / "cmrc_sample.json"
     sample.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    report = runner.run(real_settings, squad=sample, progress=False)
+    report = runner.run(real_settings, squad=sample, progress=False, cache=sample.parent / "eval-cache")
     assert report["questions"] >= 40 and report["unanswerable"] == 0
     assert report["retrievers"]["pipeline"]["recall@5"] >= 0.9
     assert report["retrievers"]["pipeline"]["recall@1"] >= 0.8
