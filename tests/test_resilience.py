@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -118,13 +117,18 @@ def test_kill_9_during_a_build_leaves_the_previous_index(real_settings, tmp_path
     first = subprocess.run([sys.executable, "-m", "qa.cli", "build", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     manifest = store.read_manifest(index)
-    big = tmp_path / "big"
-    big.mkdir()
-    for i in range(12):  # long enough that the kill lands while embedding
-        shutil.copy(DEFAULT_CORPUS / "article.md", big / f"copy{i}.md")
-    proc = _qa("build", str(big), "--quiet", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(12)
-    assert proc.poll() is None, "the build finished before it could be killed"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    article = (DEFAULT_CORPUS / "article.md").read_text(encoding="utf-8")
+    for i in range(3):  # distinct in every sentence, so embedding takes a while and nothing dedupes
+        (docs / f"copy{i}.md").write_text(article.replace("。", f"（第{i}稿）。"), encoding="utf-8")
+    proc = _qa("build", str(docs), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The progress bar appears when embedding starts: kill there, mid-build, not after a guess of time.
+    seen = b""
+    deadline = time.time() + 240
+    while b"Batches" not in seen and time.time() < deadline and proc.poll() is None:
+        seen += os.read(proc.stderr.fileno(), 4096)
+    assert proc.poll() is None and b"Batches" in seen, "the build ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert store.read_manifest(index) == manifest
