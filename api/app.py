@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.schemas import (
-    MAX_QUESTION, NOT_BLANK, AskRequest, AskResponse, DocumentDetail, DocumentSummary, ErrorOut, Health,
+    MAX_QUESTION, MAX_TOP_K, NOT_BLANK, AskRequest, AskResponse, DocumentDetail, DocumentSummary, ErrorOut, Health,
     PassageDetail, PassageRef, Reloaded,
 )
 from qa.render import result_json
@@ -161,7 +161,7 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
         service: Service,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION, description="问题",
                                 json_schema_extra={"pattern": NOT_BLANK})],
-        top_k: Annotated[int, Query(ge=1, le=50)] = 5,
+        top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
         doc_id: Annotated[str | None, Query(max_length=200)] = None,
     ):
         """The same retrieval as POST /ask, for links and quick checks."""

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_QUESTION = 500
+from qa.service import MAX_QUESTION_CHARS as MAX_QUESTION, MAX_TOP_K
+
 # "Holds a character that is not whitespace", with Python's whitespace spelled out so the
 # schema (ECMA regex), pydantic and str.strip() agree on what an empty question is.
 NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -15,7 +16,7 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION, description="问题（中文）",
                           json_schema_extra={"pattern": NOT_BLANK})
     # JSON Schema counts 9.0 as an integer, so lax mode here; "5" and true are still refused.
-    top_k: int = Field(default=5, ge=1, le=50, strict=False)
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, strict=False)
     doc_id: str | None = Field(default=None, max_length=200)
 
     @field_validator("top_k", mode="before")

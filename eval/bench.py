@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from eval.metrics import percentile as pct
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,16 +29,6 @@ QUESTIONS = [
     "住房公积金怎么提取？", "明天北京会下雨吗？", "医保报销比例是多少？", "国际劳工局统计了多少个国家和地区？",
     "社保服务圈是多大范围？", "覆盖全民是什么意思？", "公平统一要实现哪三种公平？", "个人养老金制度要怎么完善？",
 ]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo), 2)
 
 
 def _summary(ms: list[float]) -> dict:

@@ -182,15 +182,13 @@ def _misses(rows: list[dict]) -> list[dict]:
 
 def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
-    from index.build import build_index
+    from index.build import build_index, context_header
     from index.models import model_id
     from qa.loading import build_encoder, load_service
     from eval.squad import load_squad
 
     documents, questions = load_squad(path)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    from index.build import context_header
-
     recipe = [model_id(settings.model), asdict(settings.split), context_header("t", 2)]  # what the build depends on
     conf = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:8]
     index_dir = cache / f"{path.stem}-{key}-{conf}"

@@ -10,7 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from eval.bench import QUESTIONS, _summary, _timed, pct
+from eval.bench import QUESTIONS, _summary, _timed
+from eval.metrics import percentile as pct
 from qa.settings import Settings
 
 SHARED_SETS = ("cmrc2018_trial.json", "drcd_test.json")

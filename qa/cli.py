@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from qa.settings import Settings, SettingsError, from_env
@@ -94,7 +93,7 @@ def cmd_ask(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result_json(result, service), ensure_ascii=False, indent=2))
     else:
-        print(render_result(result, service, color=sys.stdout.isatty() and not args.no_color))
+        print(render_result(result, color=sys.stdout.isatty() and not args.no_color))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

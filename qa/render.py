@@ -16,7 +16,6 @@ def index_info(service) -> dict:
 def hit_json(hit: Hit) -> dict:
     out = asdict(hit)
     out["id"] = out.pop("passage_id")
-    out["highlights"] = [asdict(h) for h in hit.highlights]
     return out
 
 
@@ -33,20 +32,17 @@ def result_json(result: Result, service) -> dict:
     }
 
 
-def _marked(hit: Hit, original: str) -> str:
+def _marked(hit: Hit) -> str:
     """The passage text with its evidence sentence in bold and matched terms in yellow."""
-    from corpus.align import align
-
-    doc_offsets = [hit.start + i for i in align(hit.text, original[hit.start : hit.end])]
     out = []
-    for ch, off in zip(hit.text, doc_offsets):
-        kinds = {h.kind for h in hit.highlights if h.start <= off < h.end}
+    for i, ch in enumerate(hit.text):
+        kinds = {h.kind for h in hit.highlights if h.text_start <= i < h.text_end}
         style = (_BOLD if "sentence" in kinds else "") + (_YELLOW if "term" in kinds else "")
         out.append(f"{style}{ch}{_RESET}" if style else ch)
     return "".join(out)
 
 
-def render_result(result: Result, service, color: bool = False) -> str:
+def render_result(result: Result, color: bool = False) -> str:
     c = (lambda code, s: f"{code}{s}{_RESET}") if color else (lambda code, s: s)
     lines = [c(_BOLD, f"问：{result.question}")]
     if result.answer:
@@ -59,7 +55,7 @@ def render_result(result: Result, service, color: bool = False) -> str:
         s = hit.scores
         lines.append(c(_CYAN, f"[{n}] {hit.section or '（正文开头）'}  [{hit.doc_id} {hit.start}:{hit.end}] {hit.passage_id}"))
         lines.append(c(_DIM, f"    score {hit.score:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}"))
-        text = _marked(hit, service.document(hit.doc_id).text) if color else hit.text
+        text = _marked(hit) if color else hit.text
         lines.append("    " + text.replace("\n", "\n    "))
     t = result.timings_ms
     lines.append(c(_DIM, "timings ms: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items())))

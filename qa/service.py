@@ -26,6 +26,7 @@ from qa.types import Answer, Highlight, Hit, NotFound, QuestionError, Result
 log = logging.getLogger(__name__)
 
 MAX_TOP_K = 50
+MAX_QUESTION_CHARS = 500  # the API schema states the same limits; they are imported from here
 SHORT_SENTENCE = 20  # a sentence this short (a heading, "（三）待遇水平稳步提高。") rarely answers alone
 
 
@@ -133,8 +134,8 @@ class QAService:
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("question is empty")
         question = question.strip()
-        if len(question) > self.settings.max_question_chars:
-            raise QuestionError(f"question is {len(question)} characters; the limit is {self.settings.max_question_chars}")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise QuestionError(f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
             raise QuestionError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
         if doc_id is not None and doc_id not in self.index.documents:

@@ -33,7 +33,6 @@ class Settings:
     no_answer_threshold: float = 0.889  # calibrated on eval/data/questions.jsonl (balanced accuracy)
     host: str = "127.0.0.1"
     port: int = 8000
-    max_question_chars: int = 500
     admin_token: str = field(default="", repr=False)  # enables /admin/* when set
     cors_origins: tuple[str, ...] = ()  # no CORS unless configured (comma-separated)
 

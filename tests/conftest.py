@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
