@@ -111,3 +111,10 @@ def test_serve_without_an_index_stops_with_one_line(tmp_path):
     assert run.returncode == 2
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert lines == [f"qa: error: no index at {tmp_path / 'none'}; build one with `qa build`"]
+
+
+def test_output_cut_short_by_a_pipe_is_no_error(real_settings):
+    env = {**os.environ, "QA_INDEX_DIR": str(real_settings.index_dir)}
+    run = subprocess.run(f"{sys.executable} -m qa.cli ask '社保卡能办哪些事？' --top-k 20 | head -c 1 >/dev/null",
+                         shell=True, env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr
