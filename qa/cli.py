@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
+        sys.stdout.flush()  # a closed pipe must surface here, inside the handler, not at exit
     except (CLIError, SettingsError, CorpusError, IndexStoreError, EncoderError, QuestionError, NotFound) as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 2
