@@ -7,6 +7,7 @@ one batching worker, since the encoder already uses every core.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 MAX_TOP_K = 50
 MAX_QUESTION_CHARS = 500  # the API schema states the same limits; they are imported from here
 SHORT_SENTENCE = 20  # a sentence this short (a heading, "（三）待遇水平稳步提高。") rarely answers alone
+# A sentence that announces what follows ("……提出一系列科学方法。", "主要有：") is no answer
+# by itself: the items are in the next sentence.
+_INTRODUCES = re.compile(r"(?:[：:]|(?:(?:一系列|下列)[^，。；！？]{0,8}|如下|以下[^，。；！？]{0,4})[。！]?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,7 @@ class QAService:
         doc = self.index.documents[p.doc_id]
         k = stage[1]
         s, e = p.sentences[k]
-        if e - s < SHORT_SENTENCE and k + 1 < len(p.sentences):
+        if k + 1 < len(p.sentences) and (e - s < SHORT_SENTENCE or _INTRODUCES.search(p.text[s:e])):
             e = p.sentences[k + 1][1]
         to_doc = _offsets(p, doc)
         return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, to_doc[s], to_doc[e - 1] + 1)

@@ -27,6 +27,26 @@ def test_the_answer_holds_the_exact_evidence(service, question, figure):
     assert figure in squash(result.hits[0].text)
 
 
+@pytest.mark.parametrize(("question", "item"), [
+    ("建设中国特色社会保障体系有哪些重大原则？", "坚持党的全面领导"),
+    ("推进社会保障事业发展的科学方法有哪些？", "强化系统观念"),
+])
+def test_a_sentence_announcing_a_list_is_answered_with_the_list(service, question, item):
+    # "……明确了一系列重大原则。" alone tells a person nothing; the items follow it.
+    answer = service.ask(question).answer
+    assert answer is not None and "一系列" in answer.text and item in answer.text
+
+
+@pytest.mark.parametrize(("sentence", "announces"), [
+    ("提出一系列科学方法。", True), ("主要有：", True), ("陷入了类似以下的状况。", True),
+    ("肚脐以下也是鹰的形象。", False), ("一系列改革措施正在推进，效果明显。", False), ("参保人数达10.76亿人。", False),
+])
+def test_which_sentences_announce_what_follows(sentence, announces):
+    from qa.service import _INTRODUCES
+
+    assert bool(_INTRODUCES.search(sentence)) is announces
+
+
 def test_answer_citation_slices_the_original(service):
     result = service.ask("2025年失业保险参保人数是多少？")
     a = result.answer
