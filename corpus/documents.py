@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 SUFFIXES = (".md", ".txt")
 DEFAULT_CORPUS = Path(__file__).parent / "data"
+
+log = logging.getLogger(__name__)
 
 
 class CorpusError(ValueError):
@@ -31,7 +34,13 @@ def discover(paths: list[Path]) -> list[Path]:
         if not path.exists():
             raise CorpusError(f"{path}: no such file or folder")
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            every = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            files = [p for p in every if p.suffix.lower() in SUFFIXES]
+            skipped = [str(p.relative_to(path)) for p in every if p.suffix.lower() not in SUFFIXES]
+            if skipped:  # say so: a PDF dropped in the folder should not vanish without a word
+                more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+                log.warning("%s: skipped %d file(s) that are not .md or .txt: %s%s",
+                            path, len(skipped), ", ".join(skipped[:5]), more)
             if not files:
                 raise CorpusError(f"{path}: folder holds no .md or .txt files")
             found.extend(files)
@@ -40,6 +49,11 @@ def discover(paths: list[Path]) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """Dot files and anything under a dot folder (.git, .DS_Store) are not documents."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def doc_id_for(path: Path) -> str:

@@ -176,6 +176,17 @@ def test_missing_and_unsupported_paths(tmp_path):
         load_documents([tmp_path / "empty_dir"])
 
 
+def test_a_folder_names_the_files_it_skips(tmp_path, caplog):
+    (tmp_path / "政策.md").write_text("正文。", encoding="utf-8")
+    (tmp_path / "附件.pdf").write_bytes(b"%PDF")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.md").write_text("不是文档。", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="corpus.documents"):
+        docs = load_documents([tmp_path])
+    assert [d.doc_id for d in docs] == ["政策"]
+    assert "skipped 1 file(s)" in caplog.text and "附件.pdf" in caplog.text and "notes" not in caplog.text
+
+
 def test_structure_of_a_markdown_document_with_emphasis():
     text = "# 标题\n\n## **一、总则**\n\n第一段**重点**内容。\n\n（一）细则。这里是\n\n续写的句子。\n"
     p = parse(text, "x")
