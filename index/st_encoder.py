@@ -21,6 +21,9 @@ class SentenceTransformerEncoder:
             # A local folder must never reach for a hub.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar for a one-second weight load is noise in every command's output
 
         try:
             self._model = SentenceTransformer(name_or_path, device="cpu")
