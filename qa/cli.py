@@ -101,7 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from api.app import create_app
 
-    settings = _settings(args).with_(host=args.host or from_env().host, port=args.port or from_env().port)
+    settings = _settings(args)
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     if args.build_missing:
         ensure_index(settings)
     from qa.loading import load_service

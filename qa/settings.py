@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
-from functools import lru_cache
 from pathlib import Path
 
 from corpus.documents import DEFAULT_CORPUS
@@ -76,8 +75,3 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     return settings
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return from_env()
