@@ -131,7 +131,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
             "unanswerable_confidence_p95": metrics.percentile(confidences[False], 95),
         },
         "settings": {k: v for k, v in asdict(service.settings).items()
-                     if k in ("fusion", "rrf_k", "candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
+                     if k in ("candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
         "index": {"model": service.index.manifest["model"]["id"], "passages": len(service.index.passages)},
     }
     report["retrievers"]["pipeline"]["answer_accuracy"] = round(

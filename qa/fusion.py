@@ -12,16 +12,13 @@ def ranks(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def rrf(rank_lists: list[np.ndarray], k: int) -> np.ndarray:
+# k = 60 as in Cormack et al. (2009); the `hybrid` column of `qa eval` uses it.
+RRF_K = 60
+
+
+def rrf(rank_lists: list[np.ndarray], k: int = RRF_K) -> np.ndarray:
     """Reciprocal-rank fusion: sum of 1 / (k + rank)."""
     return np.sum([1.0 / (k + r) for r in rank_lists], axis=0)
-
-
-def weighted(dense: np.ndarray, bm25: np.ndarray, dense_weight: float) -> np.ndarray:
-    """Dense cosine plus max-normalised BM25, mixed by ``dense_weight``."""
-    top = float(bm25.max()) if len(bm25) else 0.0
-    lexical = bm25 / top if top > 0 else np.zeros_like(bm25)
-    return dense_weight * dense + (1 - dense_weight) * lexical
 
 
 def share(wanted: frozenset[str], present: frozenset[str]) -> float:

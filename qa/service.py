@@ -178,10 +178,7 @@ class QAService:
         dense = self.index.dense.vectors(rows) @ query if len(rows) else np.zeros(0, np.float32)
         bm25 = np.maximum(bm25_all[rows], 0.0)
         dr, br = fusion.ranks(dense), fusion.ranks(bm25)
-        if self.settings.fusion == "rrf":
-            fused = fusion.rrf([dr, br], self.settings.rrf_k)
-        else:
-            fused = fusion.weighted(dense, bm25, self.settings.dense_weight)
+        fused = fusion.rrf([dr, br])
         return _Candidates(rows, dense.astype(np.float32), bm25, dr, br, fused, dense_rows, bm25_rows)
 
     def _sentence_bigrams_uncached(self, row: int, k: int) -> frozenset[str]:
