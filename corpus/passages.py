@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corpus.documents import Document
+from corpus.offsets import Runs, original_span, runs_of
 from corpus.sentences import Span, limit_length, split_sentences
 from corpus.structure import Parsed, parse
 
@@ -26,7 +27,8 @@ class SplitSettings:
 class Passage:
     """A retrievable unit: ``text`` is the cleaned form of ``original[start:end]``.
 
-    ``sentences`` are spans within ``text``.
+    ``sentences`` are spans within ``text``; ``offsets`` maps any position of
+    ``text`` to the original (see corpus.offsets), as cleaning recorded it.
     """
 
     id: str
@@ -36,6 +38,11 @@ class Passage:
     start: int
     end: int
     sentences: tuple[Span, ...]
+    offsets: Runs
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Original offsets of the passage-text span ``[start, end)``."""
+        return original_span(self.offsets, start, end)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage
                     start=p.offsets[a],
                     end=p.offsets[b - 1] + 1,
                     sentences=tuple((s - a, e - a) for s, e in spans[i:j]),
+                    offsets=runs_of(p.offsets[a:b]),
                 )
             )
     return passages

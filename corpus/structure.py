@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from corpus.text import EMPHASIS_RE, SECTION_RE, SUBSECTION_RE, ends_sentence, is_cjk
+from corpus.text import EMPHASIS_RE, SECTION_RE, SUBSECTION_RE, emphasis_positions, ends_sentence, is_cjk
 
 _BLOCK_RE = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")  # lines with no blank line between
 _HEADING_MAX = 60
@@ -74,7 +74,7 @@ def _is_author(block: _Block) -> bool:
 
 def _clean_block(text: str, base: int, chars: list[str], offsets: list[int]) -> None:
     """Append ``text``'s cleaned characters and their original offsets."""
-    skip = {i for m in EMPHASIS_RE.finditer(text) for i in range(m.start(), m.end())}
+    skip = emphasis_positions(text)
     i, n = 0, len(text)
     while i < n:
         ch = text[i]

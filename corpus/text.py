@@ -35,6 +35,17 @@ def ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in TERMINATORS | frozenset("：:")
 
 
+def emphasis_positions(text: str) -> frozenset[int]:
+    """Positions of Markdown emphasis markers (``**``, ``__``): cleaning drops exactly these."""
+    return frozenset(i for m in EMPHASIS_RE.finditer(text) for i in range(m.start(), m.end()))
+
+
+def kept_positions(text: str) -> list[int]:
+    """Positions that survive a squash: neither whitespace nor an emphasis marker."""
+    dropped = emphasis_positions(text)
+    return [i for i, ch in enumerate(text) if not ch.isspace() and i not in dropped]
+
+
 def squash(text: str) -> str:
     """Text with whitespace and Markdown emphasis removed: what cleaning may drop."""
-    return EMPHASIS_RE.sub("", re.sub(r"\s+", "", text))
+    return "".join(text[i] for i in kept_positions(text))

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpus.text import EMPHASIS_RE
+from corpus.text import kept_positions, squash
 
 DEFAULT_DATASET = Path(__file__).parent / "data" / "questions.jsonl"
 
@@ -59,8 +59,7 @@ class Squashed:
     """
 
     def __init__(self, text: str) -> None:
-        dropped = {i for m in EMPHASIS_RE.finditer(text) for i in range(m.start(), m.end())}
-        keep = [i for i, ch in enumerate(text) if not ch.isspace() and i not in dropped]
+        keep = kept_positions(text)
         self.text = "".join(text[i] for i in keep)
         self.to_original = keep
         # position in squashed text of every original offset (the next kept character)
@@ -77,8 +76,7 @@ class Squashed:
 
     def find_all(self, needle: str) -> list[tuple[int, int]]:
         """Squashed spans of every occurrence of ``needle`` (itself squashed)."""
-        needle = "".join(needle.split())
-        needle = EMPHASIS_RE.sub("", needle)
+        needle = squash(needle)
         out, pos = [], self.text.find(needle) if needle else -1
         while pos >= 0:
             out.append((pos, pos + len(needle)))

@@ -44,7 +44,8 @@ class _Docs:
 
 def labelled_items(service: QAService, questions) -> list[EvalItem]:
     docs = _Docs(service)
-    only = next(iter(service.index.documents)) if len(service.index.documents) == 1 else None
+    known = {d.doc_id for d in service.documents()}
+    only = next(iter(known)) if len(known) == 1 else None
     items = []
     for q in questions:
         if not q.answerable:
@@ -53,7 +54,7 @@ def labelled_items(service: QAService, questions) -> list[EvalItem]:
         doc_id = q.doc or only
         if doc_id is None:
             raise DatasetError(f"{q.id}: 'doc' is required when the index holds several documents")
-        if doc_id not in service.index.documents:
+        if doc_id not in known:
             raise DatasetError(f"{q.id}: document '{doc_id}' is not in the index")
         spans = []
         for evidence in (q.evidence, *q.alt_evidence):
@@ -132,7 +133,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
         },
         "settings": {k: v for k, v in asdict(service.settings).items()
                      if k in ("candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
-        "index": {"model": service.index.manifest["model"]["id"], "passages": len(service.index.passages)},
+        "index": {"model": service.info().model, "passages": service.info().passages},
     }
     report["retrievers"]["pipeline"]["answer_accuracy"] = round(
         sum(r["correct"] for r in answered) / len(answered), 4) if answered else 0.0
@@ -182,14 +183,14 @@ def _misses(rows: list[dict]) -> list[dict]:
 
 def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
-    from index.build import build_index, context_header
+    from index.build import build_index, context_header_policy
     from index.models import model_id
     from qa.loading import build_encoder, load_service
     from eval.squad import load_squad
 
     documents, questions = load_squad(path)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    recipe = [model_id(settings.model), asdict(settings.split), context_header("t", 2)]  # what the build depends on
+    recipe = [model_id(settings.model), asdict(settings.split), context_header_policy(2)]  # what the build depends on
     conf = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:8]
     index_dir = cache / f"{path.stem}-{key}-{conf}"
     squad_settings = settings.with_(index_dir=index_dir)
@@ -216,19 +217,15 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
     return evaluate(service, items, name, progress=progress)
 
 
-def main(args, settings: Settings) -> None:
-    """`qa eval`: print the table, write JSON and a report when asked (DatasetError on bad input)."""
-    from eval.report import table, write_report
+def write_outputs(report: dict, json_out: Path | None, report_dir: Path | None) -> list[Path]:
+    """Write the JSON figures and the Markdown report where asked; returns what was written."""
+    from eval.report import write_report
 
-    if args.limit is not None and args.limit < 1:
-        raise DatasetError("--limit must be at least 1")
-    report = run(settings, Path(args.dataset) if args.dataset else None,
-                 Path(args.squad) if args.squad else None, args.limit)
-    print(table(report))
-    if args.json_out:
-        out = Path(args.json_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-        print(f"wrote {out}")
-    if args.report:
-        print(f"wrote {write_report(report, Path(args.report))}")
+    written = []
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        written.append(json_out)
+    if report_dir:
+        written.append(write_report(report, report_dir))
+    return written

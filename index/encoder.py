@@ -19,3 +19,8 @@ class Encoder(Protocol):
 
 class EncoderError(RuntimeError):
     """The embedding model cannot be loaded or used; the message says how to fix it."""
+
+
+def with_header(header: str, text: str) -> str:
+    """The text as embedded and indexed: under its context header, if any."""
+    return f"{header}\n{text}" if header else text

@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +24,10 @@ import numpy as np
 from corpus.passages import Passage, SplitSettings
 from index.dense import DenseIndex
 from index.keyword import KeywordIndex
+from index.manifest import FormatMismatch, Manifest
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 REBUILD = "rebuild it with `qa build`"
 
 
@@ -49,13 +49,20 @@ class DocumentRecord:
 @dataclass(frozen=True)
 class LoadedIndex:
     folder: Path
-    manifest: dict
+    manifest: Manifest
     documents: dict[str, DocumentRecord]
     passages: tuple[Passage, ...]
     dense: DenseIndex
     keyword: KeywordIndex
     sentence_vectors: np.ndarray  # one row per passage sentence, in passage order
     sentence_rows: np.ndarray  # passage i's sentences are rows [rows[i], rows[i+1])
+
+    def header(self, doc_id: str) -> str:
+        """The context header the build embedded this document's passages and sentences with."""
+        return self.documents[doc_id].title if self.manifest.context_header == "title" else ""
+
+
+_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25")
 
 
 def _sha256(path: Path) -> str:
@@ -77,10 +84,10 @@ def _write_jsonl(path: Path, rows) -> None:
 
 
 def write(
-    target: Path, manifest: dict, documents: list[DocumentRecord], passages: list[Passage],
+    target: Path, manifest: Manifest, documents: list[DocumentRecord], passages: list[Passage],
     dense: DenseIndex, keyword: KeywordIndex, sentence_vectors: np.ndarray,
-) -> Path:
-    """Write a complete index next to ``target`` and atomically point ``target`` at it."""
+) -> Manifest:
+    """Write a complete index next to ``target``, atomically point ``target`` at it; returns the manifest written."""
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_symlink():
@@ -94,16 +101,15 @@ def write(
     dense.save(building / "dense.faiss")
     np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
     keyword.save(building / "bm25")
-    manifest = {**manifest, "format_version": FORMAT_VERSION,
-                "files": {str(p.relative_to(building)): _sha256(p) for p in _files(building)}}
-    (building / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    manifest = replace(manifest, files={str(p.relative_to(building)): _sha256(p) for p in _files(building)})
+    (building / "manifest.json").write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     _fsync_tree(building)
     building.rename(folder)
     link = target.with_name(f".{target.name}.link-{stamp}")
     link.symlink_to(folder.name)
     os.replace(link, target)  # the atomic step: readers see the old index or the new one
     _remove_stale(target, keep=folder)
-    return folder
+    return manifest
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -121,52 +127,53 @@ def _remove_stale(target: Path, keep: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def read_manifest(target: Path) -> dict:
+def read_manifest(target: Path) -> Manifest:
+    """The typed manifest of the index at ``target``; IndexStoreError says what is wrong."""
     path = target / "manifest.json"
     if not path.exists():
         raise IndexStoreError(f"no index at {target}; build one with `qa build`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise IndexStoreError(f"{path} is damaged; {REBUILD}") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexStoreError(
-            f"index at {target} has format {manifest.get('format_version')}, this version reads {FORMAT_VERSION}; {REBUILD}"
-        )
-    return manifest
+        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FormatMismatch as exc:
+        raise IndexStoreError(f"index at {target} has {exc}; {REBUILD}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise IndexStoreError(f"{path} is damaged ({exc}); {REBUILD}") from None
 
 
-def check_files(target: Path, manifest: dict) -> None:
+def check_files(target: Path, manifest: Manifest) -> None:
     """Every file the manifest lists is present and has its recorded sha256."""
-    for name, digest in manifest["files"].items():
+    for name in _FILES:
+        if name not in manifest.files and not any(f.startswith(name + "/") for f in manifest.files):
+            raise IndexStoreError(f"{target / 'manifest.json'} is damaged (it lists no {name}); {REBUILD}")
+    for name, digest in manifest.files.items():
         path = target / name
-        if not path.exists():
+        if not path.is_file():
             raise IndexStoreError(f"index file {path} is missing; {REBUILD}")
         if _sha256(path) != digest:
             raise IndexStoreError(f"index file {path} is truncated or corrupted (checksum mismatch); {REBUILD}")
 
 
-def check_settings(target: Path, manifest: dict, model_id: str, split: SplitSettings) -> None:
-    built_with = manifest["model"]["id"]
+def check_settings(target: Path, manifest: Manifest, model_id: str, split: SplitSettings) -> None:
+    built_with = manifest.model.id
     if built_with != model_id:
         raise IndexStoreError(
             f"index at {target} was built with model '{built_with}' but QA_MODEL selects '{model_id}'; "
             f"{REBUILD} or set QA_MODEL back"
         )
-    if manifest["split"] != asdict(split):
+    if manifest.split != asdict(split):
         raise IndexStoreError(
-            f"index at {target} was split with {manifest['split']} but settings say {asdict(split)}; {REBUILD}"
+            f"index at {target} was split with {manifest.split} but settings say {asdict(split)}; {REBUILD}"
         )
 
 
-def check_sources(manifest: dict) -> None:
+def check_sources(manifest: Manifest) -> None:
     """A source document edited since the build makes every citation suspect."""
-    for doc in manifest["documents"]:
-        path = Path(doc["path"])
-        if not path.exists():
+    for doc in manifest.documents:
+        path = Path(doc.path)
+        if not path.is_file():
             log.info("source %s is gone; serving the copy stored in the index", path)
             continue
-        if _sha256(path) != doc["sha256"]:
+        if _sha256(path) != doc.sha256:
             raise IndexStoreError(f"{path} changed since the index was built; {REBUILD}")
 
 
@@ -177,6 +184,13 @@ def load(target: Path, model_id: str, split: SplitSettings) -> LoadedIndex:
     check_files(target, manifest)
     check_settings(target, manifest, model_id, split)
     check_sources(manifest)
+    try:
+        return _read(target, manifest)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:  # checksums matched, yet unreadable
+        raise IndexStoreError(f"index at {target} cannot be read ({exc}); {REBUILD}") from None
+
+
+def _read(target: Path, manifest: Manifest) -> LoadedIndex:
     documents = {}
     for line in (target / "documents.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -184,13 +198,14 @@ def load(target: Path, model_id: str, split: SplitSettings) -> LoadedIndex:
     passages = []
     for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        passages.append(Passage(**{**row, "sentences": tuple(tuple(s) for s in row["sentences"])}))
+        passages.append(Passage(**{**row, "sentences": tuple(tuple(s) for s in row["sentences"]),
+                                   "offsets": tuple(tuple(r) for r in row["offsets"])}))
     dense = DenseIndex.load(target / "dense.faiss")
     keyword = KeywordIndex.load(target / "bm25")
     sentence_vectors = np.load(target / "sentences.npy").astype(np.float32)
     rows = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
-    dim = manifest["model"]["dim"]
+    dim = manifest.model.dim
     if dense.size != len(passages) or keyword.size != len(passages) or len(sentence_vectors) != rows[-1] \
-            or dense.dim != dim or sentence_vectors.shape[1] != dim:
+            or dense.dim != dim or sentence_vectors.shape[1] != dim or set(documents) != {d.doc_id for d in manifest.documents}:
         raise IndexStoreError(f"index at {target} is inconsistent (counts or dimensions differ); {REBUILD}")
     return LoadedIndex(target, manifest, documents, tuple(passages), dense, keyword, sentence_vectors, rows)

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from qa.settings import Settings, SettingsError, from_env
@@ -47,12 +48,13 @@ def cmd_build(args: argparse.Namespace) -> None:
     paths = [Path(p) for p in args.paths] or list(settings.corpus)
     documents = load_documents(paths)  # fails before anything is touched
     encoder = build_encoder(settings)
-    manifest = build_index(documents, encoder, settings.split, settings.index_dir, progress=not args.quiet)
-    c, pc = manifest["counts"], manifest["passage_chars"]
+    started = time.perf_counter()
+    m = build_index(documents, encoder, settings.split, settings.index_dir, progress=not args.quiet)
+    c, pc = m.counts, m.passage_chars
     print(
-        f"built {settings.index_dir}: {c['documents']} documents, {c['passages']} passages "
-        f"({pc['min']}–{pc['max']} chars, median {pc['median']:.0f}), {c['sentences']} sentences, "
-        f"model {manifest['model']['id']}, {manifest['build_seconds']['total']:.1f}s"
+        f"built {settings.index_dir}: {c.documents} documents, {c.passages} passages "
+        f"({pc['min']}–{pc['max']} chars, median {pc['median']:.0f}), {c.sentences} sentences, "
+        f"model {m.model.id}, {time.perf_counter() - started:.1f}s"
     )
 
 
@@ -70,17 +72,17 @@ def cmd_info(args: argparse.Namespace) -> None:
     settings = _settings(args)
     m = read_manifest(settings.index_dir)
     if args.json:
-        print(json.dumps(m, ensure_ascii=False, indent=2))
+        print(json.dumps(m.to_dict(), ensure_ascii=False, indent=2))
         return
-    c = m["counts"]
+    c = m.counts
     print(f"index      {settings.index_dir.resolve()}")
-    print(f"built      {m['created_at']} in {m['build_seconds']['total']}s")
-    print(f"model      {m['model']['id']} (dim {m['model']['dim']}), dense index {m['dense']['kind']}")
-    print(f"split      {m['split']}")
-    print(f"passages   {c['passages']} ({c['sentences']} sentences), chars {m['passage_chars']}")
-    print(f"documents  {c['documents']}")
-    for d in m["documents"]:
-        print(f"  {d['doc_id']:<20} {d['chars']:>8} chars  {d['title']}  ({d['path']})")
+    print(f"built      {m.created_at} in {m.build_seconds['total']}s (build {m.build_id})")
+    print(f"model      {m.model.id} (dim {m.model.dim}), dense index {m.dense_kind}")
+    print(f"split      {m.split}")
+    print(f"passages   {c.passages} ({c.sentences} sentences), chars {m.passage_chars}")
+    print(f"documents  {c.documents}")
+    for d in m.documents:
+        print(f"  {d.doc_id:<20} {d.chars:>8} chars  {d.title}  ({d.path})")
 
 
 def cmd_ask(args: argparse.Namespace) -> None:
@@ -97,28 +99,38 @@ def cmd_ask(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from api.app import create_app
+    from api.server import ExposureError, check_exposure, configure_logging, serve
 
     settings = _settings(args)
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    try:
+        check_exposure(settings, public=args.public)
+    except ExposureError as exc:
+        raise CLIError(str(exc)) from None
+    configure_logging(settings)
     if args.build_missing:
         ensure_index(settings)
     from qa.loading import load_service
 
     service = load_service(settings)  # fail here, with a one-line message, not inside uvicorn
-    uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port, log_level="info")
+    serve(settings, service)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from eval.dataset import DatasetError
-    from eval.runner import main as eval_main
+    from eval.report import table
+    from eval.runner import run, write_outputs
 
+    if args.limit is not None and args.limit < 1:
+        raise CLIError("--limit must be at least 1")
+    path = lambda value: Path(value) if value else None  # noqa: E731
     try:
-        eval_main(args, _settings(args))
+        report = run(_settings(args), dataset=path(args.dataset), squad=path(args.squad), limit=args.limit)
     except DatasetError as exc:
         raise CLIError(str(exc)) from None
+    print(table(report))
+    for written in write_outputs(report, path(args.json_out), path(args.report)):
+        print(f"wrote {written}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -176,6 +188,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--index")
     serve.add_argument("--build-missing", action="store_true", help="prepare the model and build the default index first if none exists")
+    serve.add_argument("--public", action="store_true",
+                       help="allow a non-loopback --host without QA_API_KEYS (anyone who can reach it may ask)")
     serve.set_defaults(func=cmd_serve)
 
     bench = sub.add_parser("bench", help="measure latency, throughput, cold start, memory and build speed")

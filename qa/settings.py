@@ -38,6 +38,11 @@ class Settings:
     admin_token: str = field(default="", repr=False)  # enables /admin/* when set
     cors_origins: tuple[str, ...] = ()  # no CORS unless configured (comma-separated)
     log_format: str = "text"  # text | json
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # keys for the data endpoints (comma-separated)
+    max_connections: int = 200  # beyond it a request gets 503 at once
+    header_timeout_s: float = 10.0  # from connecting (or the end of the last response) to the end of the headers
+    body_timeout_s: float = 10.0  # from the end of the headers to the end of the body
+    shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may take to finish
 
     def __post_init__(self) -> None:
         _check(self)
@@ -69,6 +74,11 @@ def _check(s: Settings) -> None:
         raise bad("port", "must be a TCP port, 0 to 65535")
     if not s.model.strip():
         raise bad("model", "must name a model")
+    if s.max_connections < 1:
+        raise bad("max_connections", "must be at least 1")
+    for name in ("header_timeout_s", "body_timeout_s", "shutdown_timeout_s"):
+        if not 0 < getattr(s, name) <= 3600:
+            raise bad(name, "must be more than 0 and at most 3600 seconds")
     try:
         s.split
     except ValueError as exc:
@@ -79,7 +89,7 @@ def _convert(name: str, raw: str, kind: type):
     try:
         if kind is Path:
             return Path(raw)
-        if kind is tuple and name == "cors_origins":
+        if kind is tuple and name in ("cors_origins", "api_keys"):
             return tuple(o.strip() for o in raw.split(",") if o.strip())
         if kind is tuple:
             return tuple(Path(p) for p in raw.split(os.pathsep) if p)
