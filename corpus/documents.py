@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +35,7 @@ def discover(paths: list[Path]) -> list[Path]:
         if not path.exists():
             raise CorpusError(f"{path}: no such file or folder")
         if path.is_dir():
-            every = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
-            files = [p for p in every if p.suffix.lower() in SUFFIXES]
-            skipped = [str(p.relative_to(path)) for p in every if p.suffix.lower() not in SUFFIXES]
-            if skipped:  # say so: a PDF dropped in the folder should not vanish without a word
-                more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-                log.warning("%s: skipped %d file(s) that are not .md or .txt: %s%s",
-                            path, len(skipped), ", ".join(skipped[:5]), more)
+            files = _folder(path)
             if not files:
                 raise CorpusError(f"{path}: folder holds no .md or .txt files")
             found.extend(files)
@@ -51,9 +46,45 @@ def discover(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    """Dot files and anything under a dot folder (.git, .DS_Store) are not documents."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _folder(root: Path) -> list[Path]:
+    """The documents under ``root``; what is skipped is named in a warning, never dropped silently.
+
+    Symbolic links are followed only to files inside ``root`` (a link may not pull in
+    /etc/passwd), and never to folders (no loops, no document read twice).
+    """
+    inside = root.resolve()
+    files: list[Path] = []
+    skipped: dict[str, list[str]] = {}
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git is not documents
+        for d in dirs:
+            if (here / d).is_symlink():
+                skipped.setdefault("links to folders (not followed)", []).append(str((here / d).relative_to(root)))
+        for name in sorted(names):
+            path = here / name
+            rel = str(path.relative_to(root))
+            if name.startswith("."):
+                continue
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):  # a loop or a missing target
+                    target = None
+                if target is None or not target.is_file():
+                    skipped.setdefault("broken or looping links", []).append(rel)
+                    continue
+                if not target.is_relative_to(inside):
+                    skipped.setdefault(f"links pointing outside {root}", []).append(rel)
+                    continue
+            if path.suffix.lower() not in SUFFIXES:
+                skipped.setdefault("files that are not .md or .txt", []).append(rel)
+                continue
+            files.append(path)
+    for why, names in skipped.items():  # say so: a PDF dropped in the folder should not vanish without a word
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        log.warning("%s: skipped %d %s: %s%s", root, len(names), why, ", ".join(names[:5]), more)
+    return sorted(files)
 
 
 def doc_id_for(path: Path) -> str:

@@ -40,12 +40,17 @@ def emphasis_positions(text: str) -> frozenset[int]:
     return frozenset(i for m in EMPHASIS_RE.finditer(text) for i in range(m.start(), m.end()))
 
 
+# Cleaning drops runs of these (emphasis) and whitespace.  A comparison drops every one
+# of them, since joining two lines can bring two lone "*" together into what looks like
+# a run: squash is the same on both sides of a citation whatever the layout did.
+EMPHASIS_CHARS = frozenset("*_")
+
+
 def kept_positions(text: str) -> list[int]:
-    """Positions that survive a squash: neither whitespace nor an emphasis marker."""
-    dropped = emphasis_positions(text)
-    return [i for i, ch in enumerate(text) if not ch.isspace() and i not in dropped]
+    """Positions that survive a squash: neither whitespace nor an emphasis character."""
+    return [i for i, ch in enumerate(text) if not ch.isspace() and ch not in EMPHASIS_CHARS]
 
 
 def squash(text: str) -> str:
-    """Text with whitespace and Markdown emphasis removed: what cleaning may drop."""
+    """Text with whitespace and Markdown emphasis removed, for comparing a citation with its source."""
     return "".join(text[i] for i in kept_positions(text))

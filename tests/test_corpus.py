@@ -184,7 +184,27 @@ def test_a_folder_names_the_files_it_skips(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="corpus.documents"):
         docs = load_documents([tmp_path])
     assert [d.doc_id for d in docs] == ["政策"]
-    assert "skipped 1 file(s)" in caplog.text and "附件.pdf" in caplog.text and "notes" not in caplog.text
+    assert "skipped 1 files that are not .md or .txt: 附件.pdf" in caplog.text and "notes" not in caplog.text
+
+
+def test_links_are_followed_only_inside_the_folder(tmp_path, caplog):
+    """Issue #12: a link inside a built folder was followed anywhere (/etc/passwd), a loop skipped silently."""
+    docs, outside = tmp_path / "docs", tmp_path / "secret.md"
+    (docs / "sub").mkdir(parents=True)
+    outside.write_text("不该被索引。", encoding="utf-8")
+    (docs / "a.md").write_text("正文。", encoding="utf-8")
+    (docs / "inside.md").symlink_to(docs / "sub" / "b.md")
+    (docs / "sub" / "b.md").write_text("另一篇。", encoding="utf-8")
+    (docs / "leak.md").symlink_to(outside)
+    (docs / "passwd.txt").symlink_to("/etc/passwd")
+    (docs / "loop.md").symlink_to(docs / "loop.md")
+    (docs / "again").symlink_to(docs)
+    with caplog.at_level("WARNING", logger="corpus.documents"):
+        docs_found = load_documents([docs])
+    assert sorted(d.path for d in docs_found) == sorted(str(docs / n) for n in ("a.md", "inside.md", "sub/b.md"))
+    assert f"skipped 2 links pointing outside {docs}: leak.md, passwd.txt" in caplog.text
+    assert "skipped 1 broken or looping links: loop.md" in caplog.text
+    assert "skipped 1 links to folders (not followed): again" in caplog.text
 
 
 def test_structure_of_a_markdown_document_with_emphasis():

@@ -25,11 +25,12 @@ def test_round_trip(tmp_path, fake_encoder):
     target = _build(tmp_path, fake_encoder)
     idx = store.load(target, fake_encoder.model_id, SplitSettings())
     m = idx.manifest
-    assert m["counts"]["documents"] == 1 and m["counts"]["passages"] == len(idx.passages) > 40
-    assert m["model"] == {"id": "fake-bigram-64", "dim": 64}
-    assert m["split"] == {"max_chars": 250, "overlap_sentences": 1}
-    assert m["documents"][0]["sha256"] == load_documents([DEFAULT_CORPUS])[0].sha256
-    assert {"faiss-cpu", "bm25s", "jieba", "numpy"} <= set(m["versions"])
+    assert m.counts.documents == 1 and m.counts.passages == len(idx.passages) > 40
+    assert (m.model.id, m.model.dim) == ("fake-bigram-64", 64)
+    assert m.split == {"max_chars": 250, "overlap_sentences": 1}
+    assert m.documents[0].sha256 == load_documents([DEFAULT_CORPUS])[0].sha256
+    assert {"faiss-cpu", "bm25s", "jieba", "numpy"} <= set(m.versions)
+    assert len(m.build_id) == 32 and m.context_header == "none" and m.dense_kind == "flat"
     assert idx.dense.size == idx.keyword.size == len(idx.passages)
     assert len(idx.sentence_vectors) == sum(len(p.sentences) for p in idx.passages)
     # passages round-trip exactly and keep Chinese readable on disk
@@ -37,6 +38,7 @@ def test_round_trip(tmp_path, fake_encoder):
     assert "社会保障" in raw
     first = json.loads(raw.splitlines()[0])
     assert first["id"] == idx.passages[0].id and tuple(map(tuple, first["sentences"])) == idx.passages[0].sentences
+    assert tuple(map(tuple, first["offsets"])) == idx.passages[0].offsets
     # the stored vectors are the encoder's
     v = fake_encoder.encode_passages([idx.passages[3].text])[0]
     assert np.allclose(idx.dense.vectors(np.array([3]))[0], v, atol=1e-6)
@@ -80,8 +82,76 @@ def test_missing_index_and_damaged_manifest(tmp_path, fake_encoder):
         store.load(tmp_path / "nothing", "m", SplitSettings())
     target = _build(tmp_path, fake_encoder)
     (target / "manifest.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(IndexStoreError, match="damaged"):
+    with pytest.raises(IndexStoreError, match="damaged.*qa build"):
         store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def _good_manifest(target: Path) -> dict:
+    return json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda m: [1],
+    lambda m: "manifest",
+    lambda m: {"format_version": 2},
+    lambda m: {**m, "files": None},
+    lambda m: {k: v for k, v in m.items() if k != "files"},
+    lambda m: {**m, "model": {"id": "fake-bigram-64"}},
+    lambda m: {**m, "model": {"id": "fake-bigram-64", "dim": "64"}},
+    lambda m: {**m, "counts": {**m["counts"], "documents": 7}},
+    lambda m: {**m, "documents": [{"doc_id": "article"}]},
+    lambda m: {**m, "context_header": "section"},
+    lambda m: {**m, "files": {k: v for k, v in m["files"].items() if k != "passages.jsonl"}},
+], ids=["list", "string", "only-version", "files-null", "no-files", "model-no-dim", "dim-string",
+        "counts-disagree", "document-fields", "unknown-header", "file-unlisted"])
+def test_valid_json_but_wrong_manifest_is_called_damaged(tmp_path, fake_encoder, damage):
+    """Found by issue #12: such manifests gave `KeyError: 'files'` tracebacks and cryptic 409s."""
+    target = _build(tmp_path, fake_encoder)
+    (target / "manifest.json").write_text(json.dumps(damage(_good_manifest(target))), encoding="utf-8")
+    with pytest.raises(IndexStoreError, match=r"damaged .*; rebuild it with `qa build`"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def test_an_older_format_is_refused_with_the_fix(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    (target / "manifest.json").write_text(json.dumps({**_good_manifest(target), "format_version": 1}), encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="has format 1, this version reads 2; rebuild"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def test_a_folder_where_a_file_belongs_is_called_missing(tmp_path, fake_encoder):
+    target = _build(tmp_path, fake_encoder)
+    (target / "passages.jsonl").unlink()
+    (target / "passages.jsonl").mkdir()
+    with pytest.raises(IndexStoreError, match="passages.jsonl is missing; rebuild"):
+        store.load(target, fake_encoder.model_id, SplitSettings())
+
+
+def test_hnsw_branch_agrees_with_exact_search():
+    """Past HNSW_FROM vectors the dense index is a graph; its top 10 must be nearly the exact top 10."""
+    from index.dense import DenseIndex, ef_search
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    graph, exact = DenseIndex.build(vectors, hnsw_from=1000), DenseIndex.build(vectors)
+    assert (graph.kind, exact.kind) == ("hnsw", "flat") and graph.size == 3000 and graph.dim == 32
+    overlap = []
+    for q in vectors[:50] + 0.1 * rng.standard_normal((50, 32)).astype(np.float32):
+        q = q / np.linalg.norm(q)
+        overlap.append(len(set(graph.search(q, 10)[1]) & set(exact.search(q, 10)[1])) / 10)
+    assert np.mean(overlap) >= 0.95
+    assert np.allclose(graph.vectors(np.array([5, 9])), vectors[[5, 9]], atol=1e-6)
+    assert ef_search(5) == 64 and ef_search(100) == 200
+
+
+def test_hnsw_index_round_trips(tmp_path, fake_encoder):
+    target = tmp_path / "index"
+    build_index(load_documents([DEFAULT_CORPUS]), fake_encoder, SplitSettings(), target, progress=False, hnsw_from=10)
+    idx = store.load(target, fake_encoder.model_id, SplitSettings())
+    assert idx.manifest.dense_kind == "hnsw"
+    v = fake_encoder.encode_passages([idx.passages[3].text])[0]
+    assert idx.dense.search(v, 1)[1][0] == 3
 
 
 def test_changed_source_is_detected(tmp_path, fake_encoder):
@@ -105,10 +175,10 @@ class _Exploding:
 
 def test_a_failed_build_leaves_the_previous_index(tmp_path, fake_encoder):
     target = _build(tmp_path, fake_encoder)
-    before = store.read_manifest(target)["created_at"], os.readlink(target)
+    before = store.read_manifest(target).build_id, os.readlink(target)
     with pytest.raises(RuntimeError):
         build_index(load_documents([DEFAULT_CORPUS]), _Exploding(), SplitSettings(), target, progress=False)
-    assert (store.read_manifest(target)["created_at"], os.readlink(target)) == before
+    assert (store.read_manifest(target).build_id, os.readlink(target)) == before
     store.load(target, fake_encoder.model_id, SplitSettings())
 
 
@@ -132,7 +202,7 @@ def test_a_folder_of_several_documents(tmp_path, fake_encoder):
     idx = store.load(target, fake_encoder.model_id, SplitSettings())
     assert set(idx.documents) == {"a", "b", "article"}
     assert idx.documents["a"].title == "甲文" and idx.documents["b"].title == "乙文标题"
-    assert idx.manifest["embedding"]["context_header"] == "title"
+    assert idx.manifest.context_header == "title" and idx.header("a") == "甲文"
     a_passages = [p for p in idx.passages if p.doc_id == "a"]
     assert a_passages[0].section == "一、总则"
     for p in idx.passages:
