@@ -37,8 +37,7 @@ def bench_build(settings: Settings, corpus: list[Path]) -> dict:
     """Passages per second of a whole build against bare ``model.encode`` on the same passages."""
     from corpus.documents import load_documents
     from corpus.passages import make_passages, parse_document
-    from index.build import build_index
-    from qa.loading import build_encoder
+    from qa.loading import build, build_encoder
 
     docs = load_documents(corpus)
     encoder = build_encoder(settings)
@@ -50,7 +49,7 @@ def bench_build(settings: Settings, corpus: list[Path]) -> dict:
     bare = len(texts) / (time.perf_counter() - t)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        build_index(docs, encoder, settings.split, Path(tmp) / "index", progress=False)
+        build(docs, settings.with_(index_dir=Path(tmp) / "index"), encoder, progress=False)
         built = len(texts) / (time.perf_counter() - t)
     return {"passages": len(texts), "build_passages_per_s": round(built, 1),
             "encode_passages_per_s": round(bare, 1), "ratio": round(built / bare, 3)}

@@ -183,20 +183,16 @@ def _misses(rows: list[dict]) -> list[dict]:
 
 def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
-    from index.build import build_index, context_header_policy
-    from index.models import model_id
-    from qa.loading import build_encoder, load_service
     from eval.squad import load_squad
+    from qa.loading import build, load_service, recipe
 
     documents, questions = load_squad(path)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    recipe = [model_id(settings.model), asdict(settings.split), context_header_policy(2)]  # what the build depends on
-    conf = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:8]
-    index_dir = cache / f"{path.stem}-{key}-{conf}"
+    index_dir = cache / f"{path.stem}-{key}-{recipe(settings)}"
     squad_settings = settings.with_(index_dir=index_dir)
     if not (index_dir / "manifest.json").exists():
         log.warning("building a temporary index of %d contexts from %s (cached for next time)", len(documents), path)
-        build_index(documents, build_encoder(settings), settings.split, index_dir, progress=progress)
+        build(documents, squad_settings, progress=progress)
     return load_service(squad_settings), questions
 
 

@@ -5,8 +5,6 @@ passages; builds embed each distinct text once, so the repeats cost no model tim
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -41,18 +39,15 @@ def scale_documents(n_passages: int, settings: Settings, data_dir: Path) -> list
 
 def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path) -> dict:
     """Build (once, cached) an index of ``n_passages`` and time queries against it in process."""
-    from index.build import build_index
-    from qa.loading import build_encoder, load_service
+    from qa.loading import build, load_service, recipe
     from qa.settings import ROOT
 
-    recipe = hashlib.sha256(json.dumps([n_passages, settings.model, settings.split.max_chars,
-                                        settings.split.overlap_sentences]).encode()).hexdigest()[:8]
-    scaled = settings.with_(index_dir=ROOT / "var" / "bench-cache" / f"scale-{n_passages}-{recipe}")
+    scaled = settings.with_(index_dir=ROOT / "var" / "bench-cache" / f"scale-{n_passages}-{recipe(settings)}")
     built_s = None
     if not (scaled.index_dir / "manifest.json").exists():
         docs = scale_documents(n_passages, settings, data_dir)
         t = time.perf_counter()
-        build_index(docs, build_encoder(settings), settings.split, scaled.index_dir, progress=True)
+        build(docs, scaled, progress=True)
         built_s = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     service = load_service(scaled)

@@ -1,7 +1,11 @@
-"""The ``qa`` command: model, build, info, ask, serve, eval.
+"""The ``qa`` command: model, build, info, ask, serve, eval, bench.
 
-Heavy modules are imported inside each subcommand so ``qa --help`` is instant.
-Domain errors become one-line messages and exit code 2 here, and only here.
+The one composition root: the only module that may import ``api`` and ``eval``
+besides ``corpus``, ``index`` and ``qa``, and that nothing imports.  It reads the
+settings, parses arguments, builds the service and hands plain values to the
+API server or the evaluator.  Heavy modules are imported inside each subcommand
+so ``qa --help`` is instant.  Domain errors become one-line messages and exit
+code 2 here, and only here.
 """
 from __future__ import annotations
 
@@ -41,15 +45,13 @@ def cmd_model_prepare(args: argparse.Namespace) -> None:
 
 def cmd_build(args: argparse.Namespace) -> None:
     from corpus.documents import load_documents
-    from index.build import build_index
-    from qa.loading import build_encoder
+    from qa.loading import build
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or list(settings.corpus)
     documents = load_documents(paths)  # fails before anything is touched
-    encoder = build_encoder(settings)
     started = time.perf_counter()
-    m = build_index(documents, encoder, settings.split, settings.index_dir, progress=not args.quiet)
+    m = build(documents, settings, progress=not args.quiet)
     c, pc = m.counts, m.passage_chars
     print(
         f"built {settings.index_dir}: {c.documents} documents, {c.passages} passages "

@@ -1,10 +1,16 @@
-"""Building the service from settings: the one place that wires index, model and settings."""
+"""Building indexes and the service from settings: the one place that wires index, model and settings."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from dataclasses import asdict
 
+from corpus.documents import Document
 from index import store
+from index.encoder import Encoder
+from index.manifest import FORMAT_VERSION, Manifest
 from index.models import BUNDLED, load_encoder, model_id, prepare
 from qa.service import QAService
 from qa.settings import Settings
@@ -41,3 +47,18 @@ def build_encoder(settings: Settings):
     if settings.model == BUNDLED:
         prepare(settings.models_dir)  # no-op when already there
     return load_encoder(settings.model, settings.models_dir, engine="torch")
+
+
+def build(documents: list[Document], settings: Settings, encoder: Encoder | None = None,
+          progress: bool = True) -> Manifest:
+    """Build the index of ``documents`` and publish it at ``settings.index_dir``."""
+    from index.build import build_index
+
+    return build_index(documents, encoder or build_encoder(settings), settings.split, settings.index_dir,
+                       progress=progress)
+
+
+def recipe(settings: Settings) -> str:
+    """A short hash of what an index depends on besides its documents (model, splitter, format): for caches."""
+    key = [model_id(settings.model), asdict(settings.split), FORMAT_VERSION]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]

@@ -115,6 +115,24 @@ def test_serve_without_an_index_stops_with_one_line(tmp_path):
 
 def test_output_cut_short_by_a_pipe_is_no_error(real_settings):
     env = {**os.environ, "QA_INDEX_DIR": str(real_settings.index_dir)}
-    run = subprocess.run(f"{sys.executable} -m qa.cli ask '社保卡能办哪些事？' --top-k 20 | head -c 1 >/dev/null",
-                         shell=True, env=env, capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr
+    script = f"{sys.executable} -m qa.cli ask '社保卡能办哪些事？' --top-k 20 | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}"
+    run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "0" and run.stderr == ""
+
+
+def test_the_terminal_shows_evidence_in_bold_and_terms_in_yellow():
+    from qa.render import render_result
+    from qa.types import Answer, Highlight, Hit, Result
+
+    text = "前文。参保人数达到10.76亿人。后文。"
+    hit = Hit("d-p000", "d", "标题", "一、总则", text, 100, 100 + len(text), 0.9, {
+        "dense": 0.9, "dense_rank": 1, "bm25": 3.0, "bm25_rank": 1, "fused": 0.03, "sentence": 0.95},
+        (Highlight(103, 117, "sentence", 3, 17), Highlight(103, 107, "term", 3, 7)))
+    answer = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117)
+    result = Result("参保人数是多少？", True, "answer found", answer, (hit,), 0.9, {"total": 12.0})
+    plain, colour = render_result(result), render_result(result, color=True)
+    assert "\033" not in plain and "出处：《标题》 一、总则  [d 103:117] d-p000" in plain
+    bold, yellow, reset = "\033[1m", "\033[33m", "\033[0m"
+    assert f"{bold}{yellow}参{reset}" in colour  # a term inside the evidence: both
+    assert f"{bold}达{reset}" in colour and f"{bold}{yellow}达" not in colour  # evidence only
+    assert f"{reset}前" not in colour and "前文。" in colour  # outside both: plain

@@ -1,6 +1,7 @@
 """Loading, cleaning, structure, sentences and passages on the real article."""
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -220,4 +221,4 @@ def test_document_value_is_plain(tmp_path):
     path = tmp_path / "x.md"
     path.write_text("正文。", encoding="utf-8")
     doc = read_document(path)
-    assert isinstance(doc, Document) and doc.doc_id == "x" and len(doc.sha256) == 64
+    assert doc == Document("x", str(path), "正文。", hashlib.sha256("正文。".encode()).hexdigest())

@@ -88,4 +88,4 @@ def test_any_local_sentence_transformers_folder_can_be_the_model(real_settings, 
     doc = tmp_path / "d.md"
     doc.write_text("# 通知\n\n失业保险金按月发放。\n", encoding="utf-8")
     build_index(load_documents([doc]), encoder, SplitSettings(), tmp_path / "index", progress=False)
-    assert store.load(tmp_path / "index", folder, SplitSettings()).manifest["model"] == {"id": folder, "dim": 384}
+    assert store.load(tmp_path / "index", folder, SplitSettings()).manifest.model.id == folder

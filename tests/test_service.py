@@ -42,7 +42,7 @@ def test_a_sentence_announcing_a_list_is_answered_with_the_list(service, questio
     ("肚脐以下也是鹰的形象。", False), ("一系列改革措施正在推进，效果明显。", False), ("参保人数达10.76亿人。", False),
 ])
 def test_which_sentences_announce_what_follows(sentence, announces):
-    from qa.service import _INTRODUCES
+    from qa.answer import _INTRODUCES
 
     assert bool(_INTRODUCES.search(sentence)) is announces
 

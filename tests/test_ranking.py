@@ -1,0 +1,96 @@
+"""The query path's units with the deterministic fake encoder: fusion, final order, filters, answers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corpus.documents import DEFAULT_CORPUS, load_documents
+from index.build import build_index
+from index.store import load
+from qa import fusion, ranking
+from qa.answer import answer_extent, term_spans, verdict
+from qa.service import QAService
+from qa.settings import Settings
+
+from .conftest import FakeEncoder
+
+
+def test_ranks_break_ties_by_position():
+    assert fusion.ranks(np.array([0.2, 0.9, 0.2, 0.5])).tolist() == [3, 1, 4, 2]
+
+
+def test_rrf_by_hand():
+    fused = fusion.rrf([np.array([1, 2]), np.array([2, 1])], k=60)
+    assert fused.tolist() == pytest.approx([1 / 61 + 1 / 62, 1 / 62 + 1 / 61])
+    assert fusion.rrf([np.array([1, 3])]).tolist() == pytest.approx([1 / 61, 1 / 63])  # k defaults to 60
+
+
+def test_share_of_wanted_bigrams():
+    assert fusion.share(frozenset({"社保", "保卡"}), frozenset({"社保", "卡号"})) == 0.5
+    assert fusion.share(frozenset(), frozenset({"社保"})) == 0.0
+
+
+def test_final_score_weighs_the_best_sentence_twice():
+    final = ranking.final_scores(np.array([0.9, 0.6], np.float32), np.array([0.6, 0.9], np.float32))
+    assert final.tolist() == pytest.approx([(0.9 + 1.2) / 3, (0.6 + 1.8) / 3])
+    assert ranking.top(np.array([7, 3, 5]), np.array([0.5, 0.9, 0.9], np.float32), 2).tolist() == [1, 2]
+
+
+def test_term_spans_merge_and_skip_single_characters():
+    assert term_spans("失业保险参保人数，失业保险金", {"失业保险", "保险", "人"}) == [(0, 4), (9, 13)]
+
+
+def test_verdict_against_the_threshold():
+    assert verdict(0.9, True, 0.889) == (True, "answer found (confidence 0.900 ≥ 0.889)")
+    refused, reason = verdict(0.88, True, 0.889)
+    assert not refused and "0.880 < 0.889" in reason
+    assert verdict(0.99, False, 0.889) == (False, "the index holds no passage to search")
+
+
+@pytest.fixture(scope="module")
+def several(tmp_path_factory):
+    """A service over three documents (the article and two short ones) with the fake encoder."""
+    folder = tmp_path_factory.mktemp("several")
+    docs = folder / "docs"
+    docs.mkdir()
+    (docs / "care.md").write_text("# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n\n"
+                                  "## 二、申请\n\n申请人向社区提交评估申请。评估通过后次月发放。\n", encoding="utf-8")
+    (docs / "fund.txt").write_text("公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n", encoding="utf-8")
+    encoder, settings = FakeEncoder(), Settings().with_(index_dir=folder / "index")
+    build_index(load_documents([docs, DEFAULT_CORPUS]), encoder, settings.split, settings.index_dir, progress=False)
+    return QAService(load(settings.index_dir, encoder.model_id, settings.split), encoder, settings)
+
+
+def test_several_documents_are_embedded_under_their_titles(several):
+    info = several.info()
+    assert (info.documents, info.model, info.dense_kind) == (3, "fake-bigram-64", "flat")
+    assert several.index.header("care") == "护理保险办法"
+
+
+def test_a_document_filter_keeps_to_that_document(several):
+    everywhere = several.ask("长期护理保险每月补助多少钱？", top_k=5)
+    assert everywhere.hits[0].doc_id == "care"
+    only = several.ask("长期护理保险每月补助多少钱？", top_k=5, doc_id="fund")
+    assert {h.doc_id for h in only.hits} == {"fund"} and len(only.hits) == 1
+    # a document that ranks low overall still gets its passages scored exactly
+    article = several.ask("住房公积金缴存比例是多少？", top_k=3, doc_id="article")
+    assert len(article.hits) == 3 and {h.doc_id for h in article.hits} == {"article"}
+
+
+def test_rankings_for_evaluation_are_each_retrievers_own(several):
+    result, rankings = several.ask_with_rankings("住房公积金缴存比例是多少？", top_k=3)
+    assert set(rankings) == {"bm25", "dense", "hybrid", "pipeline"}
+    assert rankings["pipeline"] == [h.passage_id for h in result.hits]
+    assert rankings["bm25"][0] == "fund-p000" and all(len(r) <= 3 for r in rankings.values())
+
+
+def test_an_answer_takes_the_next_sentence_after_a_short_one_or_a_lead_in():
+    from corpus.passages import Passage
+
+    text = "待遇如下。长期护理保险每月补助800元，失能老人可以申请上门护理服务。申请人向社区提交评估申请，评估通过后次月发放。"
+    cuts = [0, 5, 34, len(text)]
+    spans = tuple(zip(cuts, cuts[1:]))
+    p = Passage("d-p000", "d", "", text, 0, len(text), spans, ((0, 0),))
+    assert answer_extent(p, 0) == (0, 34)  # "待遇如下。" leads in: the items follow
+    assert answer_extent(p, 1) == (5, 34)  # a full sentence stands alone
+    assert answer_extent(p, 2) == (34, len(text))  # the last sentence has nothing to take
