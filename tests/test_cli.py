@@ -136,3 +136,21 @@ def test_the_terminal_shows_evidence_in_bold_and_terms_in_yellow():
     assert f"{bold}{yellow}参{reset}" in colour  # a term inside the evidence: both
     assert f"{bold}达{reset}" in colour and f"{bold}{yellow}达" not in colour  # evidence only
     assert f"{reset}前" not in colour and "前文。" in colour  # outside both: plain
+
+
+def test_serve_build_missing_builds_the_default_corpus_then_serves(real_settings, tmp_path):
+    """`make run` on a fresh clone: no index yet, so `qa serve --build-missing` builds one first."""
+    from eval.serving import Client, start_server, stop_server
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "care.md").write_text("# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n",
+                                    encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "index")
+    proc, port, _ = start_server(settings, env={"QA_CORPUS": str(corpus)}, args=("--build-missing",))
+    try:
+        status, body = Client(port).ask("长期护理保险每月补助多少钱？")
+        assert status == 200 and body["passages"][0]["doc_id"] == "care" and "800元" in body["answer"]["text"]
+        assert (settings.index_dir / "manifest.json").is_file()
+    finally:
+        assert stop_server(proc) == 0

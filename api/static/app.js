@@ -1,0 +1,182 @@
+// The page's behaviour. A file, not inline, so the page works under script-src 'self'.
+//
+// Every offset the API returns counts Unicode code points (Python's str indices), while a
+// JavaScript string counts UTF-16 units: 𠀀 or 🎉 is one code point but two units. So text is
+// turned into an array of code points once (Array.from) and only those arrays are sliced;
+// String.prototype.slice/substring/length are never used with an API offset.
+"use strict";
+
+const MAX_QUESTION = 500;  // code points, as the API counts them
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c]));
+const codePoints = (s) => Array.from(s);
+
+// [start, end) clamped to 0..n, so a bad offset marks less rather than breaking the page.
+function span(start, end, n) {
+  const a = Number.isInteger(start) ? Math.min(Math.max(start, 0), n) : 0;
+  const b = Number.isInteger(end) ? Math.min(Math.max(end, a), n) : a;
+  return [a, b];
+}
+
+// Thrown for anything the reader should see; its message is already in words for them.
+class PageError extends Error {}
+
+function detailText(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => (d && d.msg) || JSON.stringify(d)).join("; ");
+  return detail == null ? "" : JSON.stringify(detail);
+}
+
+// Retry-After is either seconds or an HTTP date.
+function retryAfterSeconds(value) {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return +value.trim();
+  const when = Date.parse(value);
+  return Number.isNaN(when) ? null : Math.max(0, Math.ceil((when - Date.now()) / 1000));
+}
+
+function httpMessage(resp, body) {
+  const detail = detailText(body && body.detail);
+  const wait = retryAfterSeconds(resp.headers.get("Retry-After"));
+  if (resp.status === 503 && wait !== null) {
+    return `服务正忙，请 ${wait} 秒后重试` + (detail ? `（${detail}）` : "");
+  }
+  if (resp.status === 503) return `服务暂时不可用` + (detail ? `：${detail}` : "");
+  return (detail || "请求失败") + `（HTTP ${resp.status}）`;
+}
+
+// fetch + JSON that keeps the three failures apart: no connection, an HTTP error with the
+// API's detail, and a 2xx whose body is not JSON.
+async function api(url, options) {
+  let resp;
+  try {
+    resp = await fetch(url, options);
+  } catch (e) {
+    throw new PageError("无法连接到服务");
+  }
+  let body = null;
+  try { body = await resp.json(); } catch (e) { /* an empty or non-JSON body: judged below */ }
+  if (!resp.ok) throw new PageError(httpMessage(resp, body));
+  if (body === null) throw new PageError(`服务返回了无法读取的内容（HTTP ${resp.status}）`);
+  return body;
+}
+
+// Wrap highlight spans (code-point offsets into the passage text) in <mark>; sentence marks contain term marks.
+function marked(text, highlights) {
+  const chars = codePoints(text);
+  const kinds = chars.map(() => new Set());
+  for (const h of highlights) {
+    const [a, b] = span(h.text_start, h.text_end, chars.length);
+    for (let i = a; i < b; i++) kinds[i].add(h.kind);
+  }
+  let out = "", i = 0;
+  while (i < chars.length) {
+    const inSentence = kinds[i].has("sentence");
+    let j = i; let chunk = "";
+    while (j < chars.length && kinds[j].has("sentence") === inSentence) {
+      let k = j; const term = kinds[j].has("term");
+      while (k < chars.length && kinds[k].has("sentence") === inSentence && kinds[k].has("term") === term) k++;
+      const piece = esc(chars.slice(j, k).join(""));
+      chunk += term ? `<mark class="term">${piece}</mark>` : piece;
+      j = k;
+    }
+    out += inSentence ? `<mark class="sentence">${chunk}</mark>` : chunk;
+    i = j;
+  }
+  return out.replace(/\n/g, "<br>");
+}
+
+function docLink(docId, start, end) { return `#/doc/${encodeURIComponent(docId)}/${start}/${end}`; }
+
+function renderResult(r) {
+  let html = "";
+  if (r.answerable && r.answer) {
+    const a = r.answer;
+    html += `<div class="card answer" id="answer"><div class="text">${esc(a.text)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文">[1]</a></div>
+      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")} · 字符 ${a.start}–${a.end}</div></div>`;
+  } else {
+    // The service's reason is English for API clients; a reader of this page gets it in Chinese, the detail on hover.
+    html += `<div class="card noanswer" id="no-answer"><strong>未找到答案。</strong> <span class="meta" title="${esc(r.reason)}">没有段落足够好地回答这个问题（置信度 ${r.confidence.toFixed(3)}）。</span><div class="meta">以下是最接近的段落，仅供参考。</div></div>`;
+  }
+  r.passages.forEach((p, n) => {
+    const s = p.scores;
+    html += `<div class="card passage-card" data-id="${esc(p.id)}">
+      <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}</div>
+      <div class="passage-text">${marked(p.text, p.highlights)}</div>
+      <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}</div>
+      <div class="scores">score ${p.score.toFixed(3)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)}</div>
+    </div>`;
+  });
+  html += `<p class="meta">用时 ${r.timings_ms.total.toFixed(0)} ms</p>`;
+  $("#results").innerHTML = html;
+}
+
+function showError(message) {
+  $("#results").innerHTML = `<div class="card error" id="error">出错了：${esc(message)}</div>`;
+}
+
+// A failure of the page itself (a bug, or a response of an unexpected shape) is reported
+// as such, never as a connection problem: the service did answer.
+function pageFailure(what, e) {
+  if (!(e instanceof PageError)) console.error(e);
+  return e instanceof PageError ? e.message : `${what}（${e && e.message ? e.message : e}）`;
+}
+
+async function ask(question) {
+  const button = $("#ask-button");
+  button.disabled = true;
+  try {
+    const body = await api("/ask", { method: "POST", headers: { "Content-Type": "application/json" },
+                                     body: JSON.stringify({ question, top_k: 5 }) });
+    renderResult(body);
+  } catch (e) {
+    showError(pageFailure("页面无法显示服务返回的结果", e));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function showDocument(docId, start, end) {
+  const view = $("#doc-view");
+  try {
+    const doc = await api(`/documents/${encodeURIComponent(docId)}`);
+    const chars = codePoints(doc.text);
+    const [a, b] = span(start, end, chars.length);
+    const part = (i, j) => esc(chars.slice(i, j).join(""));
+    view.innerHTML = `<a class="back" href="#">← 返回结果</a><h2>${esc(doc.title)}</h2>
+      <pre>${part(0, a)}<mark class="cited" id="cited">${part(a, b)}</mark>${part(b, chars.length)}</pre>`;
+  } catch (e) {
+    showError(pageFailure(`无法显示文档 ${docId}`, e));
+    return;
+  }
+  view.classList.remove("hidden");
+  $("#results").classList.add("hidden");
+  $("#cited").scrollIntoView({ block: "center" });
+}
+
+function route() {
+  const m = location.hash.match(/^#\/doc\/([^/]+)\/(\d+)\/(\d+)$/);
+  if (m) { showDocument(decodeURIComponent(m[1]), +m[2], +m[3]); return; }
+  $("#doc-view").classList.add("hidden");
+  $("#results").classList.remove("hidden");
+}
+
+// maxlength would count UTF-16 units and cut a question of 𠀀-like characters short; count as the API does.
+$("#question").addEventListener("input", (e) => {
+  const n = codePoints(e.target.value).length;
+  e.target.setCustomValidity(n > MAX_QUESTION ? `问题最多 ${MAX_QUESTION} 个字（现在 ${n} 个）` : "");
+});
+
+$("#ask-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const q = $("#question").value.trim();
+  if (!q) { showError("请输入问题"); return; }
+  if (location.hash) history.pushState(null, "", location.pathname);
+  route();
+  ask(q);
+});
+window.addEventListener("hashchange", route);
+api("/health").then((h) => {
+  $("#index-info").textContent = `${h.documents} 篇文档 · ${h.passages} 个段落 · 模型 ${h.model}`;
+}).catch((e) => { $("#index-info").textContent = `服务未就绪：${pageFailure("无法读取服务状态", e)}`; });
+route();
