@@ -26,6 +26,9 @@ class Document:
     path: str
     text: str
     sha256: str
+    kind: str = "markdown"
+    pages: tuple[int, ...] = ()
+    meta: tuple[tuple[str, str], ...] = ()
 
 
 def discover(paths: list[Path]) -> list[Path]:

@@ -184,7 +184,8 @@ def _misses(rows: list[dict]) -> list[dict]:
 def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
     from eval.squad import load_squad
-    from qa.loading import build, load_service, recipe
+    from qa.loading import load_service, recipe
+    from qa.updates import build
 
     documents, questions = load_squad(path)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]

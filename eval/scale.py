@@ -39,7 +39,8 @@ def scale_documents(n_passages: int, settings: Settings, data_dir: Path) -> list
 
 def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path) -> dict:
     """Build (once, cached) an index of ``n_passages`` and time queries against it in process."""
-    from qa.loading import build, load_service, recipe
+    from qa.loading import load_service, recipe
+    from qa.updates import build
     from qa.settings import ROOT
 
     scaled = settings.with_(index_dir=ROOT / "var" / "bench-cache" / f"scale-{n_passages}-{recipe(settings)}")

@@ -15,6 +15,7 @@ from corpus.documents import CorpusError, Document
 from corpus.passages import ParsedDocument, Passage, SplitSettings, make_passages, parse_document
 from corpus.tokenize import tokenize
 from index import store
+from index.cache import EmbeddingCache
 from index.dense import HNSW_FROM, DenseIndex
 from index.encoder import Encoder, with_header
 from index.keyword import KeywordIndex
@@ -38,14 +39,19 @@ def context_header_policy(documents: int) -> str:
     return "title" if documents > 1 else "none"
 
 
-def encode_unique(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
-    """Embed each distinct text once: the overlap sentence two passages share, repeated boilerplate."""
+def encode_unique(encoder: Encoder, texts: list[str], progress: bool, cache: EmbeddingCache | None = None) -> np.ndarray:
+    """Embed each distinct text once, and none that the cache already holds for this model."""
     unique = list(dict.fromkeys(texts))
-    vectors = encoder.encode_passages(unique, progress=progress)
-    if len(unique) == len(texts):
-        return vectors
-    row = {text: i for i, text in enumerate(unique)}
-    return vectors[[row[t] for t in texts]]
+    known = cache.get(unique) if cache is not None else {}
+    missing = [t for t in unique if t not in known]
+    if missing:
+        fresh = encoder.encode_passages(missing, progress=progress)
+        if cache is not None:
+            cache.put(missing, fresh)
+        known.update(zip(missing, fresh))
+    if not texts:
+        return np.zeros((0, encoder.dim), np.float32)
+    return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
 def _versions() -> dict[str, str]:
@@ -69,31 +75,43 @@ def plan(documents: list[Document], split: SplitSettings) -> tuple[list[ParsedDo
     return parsed, passages
 
 
-def build_index(
-    documents: list[Document], encoder: Encoder, split: SplitSettings, target: Path,
-    progress: bool = True, hnsw_from: int = HNSW_FROM,
-) -> Manifest:
-    """Build and publish an index at ``target``; returns its manifest."""
-    started = time.perf_counter()
+def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, policy: str,
+          progress: bool = False, cache: EmbeddingCache | None = None) -> list[store.Part]:
+    """Parse, cut, embed and tokenize ``documents`` under the context-header ``policy``."""
     parsed, passages = plan(documents, split)
-    log.info("%d documents → %d passages", len(documents), len(passages))
-    t0 = time.perf_counter()
-    policy = context_header_policy(len(parsed))
     titles = {pd.doc.doc_id: pd.title for pd in parsed}
     headers = [titles[p.doc_id] if policy == "title" else "" for p in passages]
-    vectors = encode_unique(encoder, [with_header(h, p.text) for h, p in zip(headers, passages)], progress)
+    vectors = encode_unique(encoder, [with_header(h, p.text) for h, p in zip(headers, passages)], progress, cache)
     sentences = [with_header(h, p.text[s:e]) for h, p in zip(headers, passages) for s, e in p.sentences]
-    sentence_vectors = encode_unique(encoder, sentences, progress)
-    embed_s = time.perf_counter() - t0
+    sentence_vectors = encode_unique(encoder, sentences, progress, cache)
+    tokens = [tuple(tokenize(with_header(h, p.text))) for h, p in zip(headers, passages)]
+    of_doc: dict[str, list[Passage]] = {}
+    for p in passages:  # make_passages keeps each document's passages together, in document order
+        of_doc.setdefault(p.doc_id, []).append(p)
+    parts, row, srow = [], 0, 0
+    for pd in parsed:
+        mine = of_doc[pd.doc.doc_id]
+        n, ns = len(mine), sum(len(p.sentences) for p in mine)
+        doc = pd.doc
+        record = store.DocumentRecord(
+            doc.doc_id, str(Path(doc.path).absolute()), pd.title, pd.parsed.author, pd.parsed.sections,
+            doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta)
+        parts.append(store.Part(record, tuple(mine), vectors[row : row + n], sentence_vectors[srow : srow + ns],
+                          tuple(tokens[row : row + n])))
+        row, srow = row + n, srow + ns
+    return parts
+
+
+def publish(target: Path, parts: list[store.Part], encoder: Encoder, split: SplitSettings, policy: str,
+            started: float, hnsw_from: int = HNSW_FROM) -> Manifest:
+    """Write ``parts`` as a new index version at ``target`` and switch readers to it atomically."""
+    passages = [p for part in parts for p in part.passages]
+    vectors = np.concatenate([part.vectors for part in parts])
+    sentence_vectors = np.concatenate([part.sentence_vectors for part in parts])
+    tokens = [list(t) for part in parts for t in part.tokens]
     dense = DenseIndex.build(vectors, hnsw_from=hnsw_from)
-    keyword = KeywordIndex.build([tokenize(with_header(h, p.text)) for h, p in zip(headers, passages)])
-    records = [
-        store.DocumentRecord(
-            pd.doc.doc_id, str(Path(pd.doc.path).absolute()), pd.title, pd.parsed.author,
-            pd.parsed.sections, pd.doc.sha256, pd.doc.text,
-        )
-        for pd in parsed
-    ]
+    keyword = KeywordIndex.build(tokens)
+    records = [part.record for part in parts]
     lengths = np.array([len(p.text) for p in passages])
     manifest = Manifest(
         format_version=FORMAT_VERSION,
@@ -104,10 +122,55 @@ def build_index(
         context_header=policy,
         dense_kind=dense.kind,
         documents=tuple(SourceDocument(r.doc_id, r.path, r.title, r.sha256, len(r.text)) for r in records),
-        counts=Counts(len(records), len(passages), len(sentences)),
+        counts=Counts(len(records), len(passages), len(sentence_vectors)),
         passage_chars={"min": int(lengths.min()), "median": float(np.median(lengths)),
                        "mean": round(float(lengths.mean()), 1), "max": int(lengths.max())},
-        build_seconds={"embed": round(embed_s, 2), "total": round(time.perf_counter() - started, 2)},
+        build_seconds={"total": round(time.perf_counter() - started, 2)},
         versions=_versions(),
     )
-    return store.write(target, manifest, records, passages, dense, keyword, sentence_vectors)
+    return store.write(target, manifest, records, passages, dense, keyword, sentence_vectors, tokens)
+
+
+def build_index(
+    documents: list[Document], encoder: Encoder, split: SplitSettings, target: Path,
+    progress: bool = True, hnsw_from: int = HNSW_FROM, cache: EmbeddingCache | None = None,
+) -> Manifest:
+    """Build an index of ``documents`` and publish it at ``target``; returns its manifest."""
+    started = time.perf_counter()
+    policy = context_header_policy(len(documents))
+    parts = embed(documents, encoder, split, policy, progress, cache)
+    log.info("%d documents → %d passages", len(documents), sum(len(p.passages) for p in parts))
+    return publish(target, parts, encoder, split, policy, started, hnsw_from)
+
+
+def update_index(
+    target: Path, encoder: Encoder, split: SplitSettings, add: list[Document] = (), remove: list[str] = (),
+    progress: bool = True, cache: EmbeddingCache | None = None,
+) -> Manifest:
+    """A new version of the index at ``target``: ``add`` documents (replacing any of the same id), ``remove`` ids.
+
+    Documents left as they were keep their passages, vectors and tokens; only the added
+    ones are embedded.  When the change crosses one document ↔ several, the context
+    header policy changes and every document is embedded again (the cache keeps that cheap
+    the next time).  Raises IndexStoreError for an unknown id or an index left empty.
+    """
+    started = time.perf_counter()
+    current = store.load(target, encoder.model_id, split, sources=False)
+    unknown = [d for d in remove if d not in current.documents]
+    if unknown:
+        raise store.IndexStoreError(f"no document with id {', '.join(repr(d) for d in unknown)} in the index at {target}")
+    ids = [d.doc_id for d in add]
+    if len(set(ids)) != len(ids):
+        raise CorpusError(f"two added files share the document id '{next(i for i in ids if ids.count(i) > 1)}'; rename one")
+    gone = set(remove) | set(ids)
+    kept = [doc_id for doc_id in current.documents if doc_id not in gone]
+    if not kept and not add:
+        raise store.IndexStoreError(f"removing {', '.join(remove)} would leave the index at {target} empty; "
+                                    "build another index instead")
+    policy = context_header_policy(len(kept) + len(add))
+    if policy == current.manifest.context_header:
+        parts = store.parts_of(current, kept)
+    else:
+        parts = embed([current.documents[d].as_document() for d in kept], encoder, split, policy, progress, cache)
+    parts += embed(list(add), encoder, split, policy, progress, cache)
+    return publish(target, parts, encoder, split, policy, started)

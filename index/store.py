@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.documents import Document
 from corpus.passages import Passage, SplitSettings
 from index.dense import DenseIndex
 from index.keyword import KeywordIndex
@@ -29,6 +30,7 @@ from index.manifest import FormatMismatch, Manifest
 log = logging.getLogger(__name__)
 
 REBUILD = "rebuild it with `qa build`"
+KEEP_VERSIONS = 3  # the current version and two before it stay on disk
 
 
 class IndexStoreError(RuntimeError):
@@ -44,6 +46,24 @@ class DocumentRecord:
     sections: tuple[str, ...]
     sha256: str
     text: str
+    kind: str = "markdown"
+    pages: tuple[int, ...] = ()  # where each page starts in ``text`` (paged formats)
+    meta: tuple[tuple[str, str], ...] = ()  # file properties: title, author, …
+
+    def as_document(self) -> Document:
+        """The source document as it was read, to parse and embed again."""
+        return Document(self.doc_id, self.path, self.text, self.sha256, kind=self.kind, pages=self.pages, meta=self.meta)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One document's share of an index: everything a new version needs without embedding it again."""
+
+    record: DocumentRecord
+    passages: tuple[Passage, ...]
+    vectors: np.ndarray  # one row per passage
+    sentence_vectors: np.ndarray  # one row per sentence of those passages, in order
+    tokens: tuple[tuple[str, ...], ...]  # BM25 tokens per passage
 
 
 @dataclass(frozen=True)
@@ -62,7 +82,7 @@ class LoadedIndex:
         return self.documents[doc_id].title if self.manifest.context_header == "title" else ""
 
 
-_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25")
+_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25", "tokens.jsonl")
 
 
 def _sha256(path: Path) -> str:
@@ -85,7 +105,7 @@ def _write_jsonl(path: Path, rows) -> None:
 
 def write(
     target: Path, manifest: Manifest, documents: list[DocumentRecord], passages: list[Passage],
-    dense: DenseIndex, keyword: KeywordIndex, sentence_vectors: np.ndarray,
+    dense: DenseIndex, keyword: KeywordIndex, sentence_vectors: np.ndarray, tokens: list[list[str]],
 ) -> Manifest:
     """Write a complete index next to ``target``, atomically point ``target`` at it; returns the manifest written."""
     target = target.absolute()
@@ -101,6 +121,7 @@ def write(
     dense.save(building / "dense.faiss")
     np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
     keyword.save(building / "bm25")
+    _write_jsonl(building / "tokens.jsonl", tokens)  # for the next version: unchanged passages keep their tokens
     manifest = replace(manifest, files={str(p.relative_to(building)): _sha256(p) for p in _files(building)})
     (building / "manifest.json").write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     _fsync_tree(building)
@@ -108,7 +129,7 @@ def write(
     link = target.with_name(f".{target.name}.link-{stamp}")
     link.symlink_to(folder.name)
     os.replace(link, target)  # the atomic step: readers see the old index or the new one
-    _remove_stale(target, keep=folder)
+    _remove_stale(target)
     return manifest
 
 
@@ -118,11 +139,20 @@ def _fsync_tree(folder: Path) -> None:
             os.fsync(fh.fileno())
 
 
-def _remove_stale(target: Path, keep: Path) -> None:
-    """Delete older builds and abandoned partial ones (a killed build leaves one)."""
-    for path in target.parent.glob(f"{target.name}.*"):
-        if path != keep and path.is_dir() and not path.is_symlink():
+def versions(target: Path) -> list[Path]:
+    """The published versions of ``target``, oldest first (their names start with a timestamp)."""
+    return sorted(p for p in target.parent.glob(f"{target.name}.*")
+                  if p.is_dir() and not p.is_symlink() and not p.name.endswith(".partial"))
+
+
+def _remove_stale(target: Path) -> None:
+    """Keep the newest KEEP_VERSIONS versions (a reader may still be opening one); drop abandoned partial builds."""
+    current = target.resolve()
+    for path in versions(target)[:-KEEP_VERSIONS]:
+        if path.resolve() != current:
             shutil.rmtree(path, ignore_errors=True)
+    for path in target.parent.glob(f"{target.name}.*.partial"):
+        shutil.rmtree(path, ignore_errors=True)
     for path in target.parent.glob(f".{target.name}.link-*"):
         path.unlink(missing_ok=True)
 
@@ -177,13 +207,18 @@ def check_sources(manifest: Manifest) -> None:
             raise IndexStoreError(f"{path} changed since the index was built; {REBUILD}")
 
 
-def load(target: Path, model_id: str, split: SplitSettings) -> LoadedIndex:
-    """Load and verify an index folder; raises IndexStoreError with the fix in the message."""
+def load(target: Path, model_id: str, split: SplitSettings, sources: bool = True) -> LoadedIndex:
+    """Load and verify an index folder; raises IndexStoreError with the fix in the message.
+
+    ``sources=False`` skips comparing the source files with the index: an update is
+    about to index their new content.
+    """
     target = Path(target)
     manifest = read_manifest(target)
     check_files(target, manifest)
     check_settings(target, manifest, model_id, split)
-    check_sources(manifest)
+    if sources:
+        check_sources(manifest)
     try:
         return _read(target, manifest)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:  # checksums matched, yet unreadable
@@ -194,7 +229,9 @@ def _read(target: Path, manifest: Manifest) -> LoadedIndex:
     documents = {}
     for line in (target / "documents.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        documents[row["doc_id"]] = DocumentRecord(**{**row, "sections": tuple(row["sections"])})
+        documents[row["doc_id"]] = DocumentRecord(**{
+            **row, "sections": tuple(row["sections"]), "pages": tuple(row["pages"]),
+            "meta": tuple(tuple(kv) for kv in row["meta"])})
     passages = []
     for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -209,3 +246,24 @@ def _read(target: Path, manifest: Manifest) -> LoadedIndex:
             or dense.dim != dim or sentence_vectors.shape[1] != dim or set(documents) != {d.doc_id for d in manifest.documents}:
         raise IndexStoreError(f"index at {target} is inconsistent (counts or dimensions differ); {REBUILD}")
     return LoadedIndex(target, manifest, documents, tuple(passages), dense, keyword, sentence_vectors, rows)
+
+
+def read_tokens(target: Path) -> list[tuple[str, ...]]:
+    """The BM25 tokens of every passage, in passage order (checked with the other files at load)."""
+    return [tuple(json.loads(line)) for line in (Path(target) / "tokens.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def parts_of(index: LoadedIndex, doc_ids: list[str]) -> list[Part]:
+    """The stored share of each of ``doc_ids``, ready for the next version without embedding anything."""
+    tokens = read_tokens(index.folder)
+    rows: dict[str, list[int]] = {}
+    for row, p in enumerate(index.passages):
+        rows.setdefault(p.doc_id, []).append(row)
+    parts = []
+    for doc_id in doc_ids:
+        mine = np.array(rows[doc_id], dtype=np.int64)
+        sentence_rows = np.concatenate([np.arange(index.sentence_rows[r], index.sentence_rows[r + 1]) for r in mine])
+        parts.append(Part(index.documents[doc_id], tuple(index.passages[r] for r in mine),
+                          index.dense.vectors(mine), index.sentence_vectors[sentence_rows],
+                          tuple(tokens[r] for r in mine)))
+    return parts

@@ -1,4 +1,4 @@
-"""The ``qa`` command: model, build, info, ask, serve, eval, bench.
+"""The ``qa`` command: model, build, add, remove, sync, info, ask, serve, eval, bench.
 
 The one composition root: the only module that may import ``api`` and ``eval``
 besides ``corpus``, ``index`` and ``qa``, and that nothing imports.  It reads the
@@ -45,7 +45,7 @@ def cmd_model_prepare(args: argparse.Namespace) -> None:
 
 def cmd_build(args: argparse.Namespace) -> None:
     from corpus.documents import load_documents
-    from qa.loading import build
+    from qa.updates import build
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or list(settings.corpus)
@@ -58,6 +58,37 @@ def cmd_build(args: argparse.Namespace) -> None:
         f"({pc['min']}–{pc['max']} chars, median {pc['median']:.0f}), {c.sentences} sentences, "
         f"model {m.model.id}, {time.perf_counter() - started:.1f}s"
     )
+
+
+def _report(change) -> None:
+    m = change.manifest
+    said = [f"{label} {', '.join(ids)}" for label, ids in (("added", change.added), ("replaced", change.replaced),
+                                                           ("removed", change.removed)) if ids]
+    print(f"{'; '.join(said) or 'nothing changed'} ({change.unchanged} unchanged) in {change.seconds:.1f}s: "
+          f"{m.counts.documents} documents, {m.counts.passages} passages, build {m.build_id[:12]}")
+
+
+def cmd_add(args: argparse.Namespace) -> None:
+    from corpus.documents import load_documents
+    from qa.updates import apply
+
+    settings = _settings(args)
+    _report(apply(settings, add=load_documents([Path(p) for p in args.paths]), progress=not args.quiet))
+
+
+def cmd_remove(args: argparse.Namespace) -> None:
+    from qa.updates import apply
+
+    _report(apply(_settings(args), remove=list(dict.fromkeys(args.doc_ids))))
+
+
+def cmd_sync(args: argparse.Namespace) -> None:
+    from qa.updates import sync
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CLIError(f"{folder}: not a folder")
+    _report(sync(_settings(args), folder, progress=not args.quiet))
 
 
 def ensure_index(settings: Settings) -> None:
@@ -170,6 +201,23 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--index", help="index folder (default: QA_INDEX_DIR or var/index)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_build)
+
+    add = sub.add_parser("add", help="add or replace documents (files or folders) in the index")
+    add.add_argument("paths", nargs="+")
+    add.add_argument("--index")
+    add.add_argument("--quiet", action="store_true", help="no progress bar")
+    add.set_defaults(func=cmd_add)
+
+    remove = sub.add_parser("remove", help="remove documents from the index by id")
+    remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    remove.add_argument("--index")
+    remove.set_defaults(func=cmd_remove)
+
+    sync = sub.add_parser("sync", help="make the index hold a folder's documents: add new, re-index changed, drop vanished")
+    sync.add_argument("folder")
+    sync.add_argument("--index")
+    sync.add_argument("--quiet", action="store_true", help="no progress bar")
+    sync.set_defaults(func=cmd_sync)
 
     info = sub.add_parser("info", help="what the index holds")
     info.add_argument("--index")

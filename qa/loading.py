@@ -7,10 +7,8 @@ import logging
 import time
 from dataclasses import asdict
 
-from corpus.documents import Document
 from index import store
-from index.encoder import Encoder
-from index.manifest import FORMAT_VERSION, Manifest
+from index.manifest import FORMAT_VERSION
 from index.models import BUNDLED, load_encoder, model_id, prepare
 from qa.service import QAService
 from qa.settings import Settings
@@ -47,15 +45,6 @@ def build_encoder(settings: Settings):
     if settings.model == BUNDLED:
         prepare(settings.models_dir)  # no-op when already there
     return load_encoder(settings.model, settings.models_dir, engine="torch")
-
-
-def build(documents: list[Document], settings: Settings, encoder: Encoder | None = None,
-          progress: bool = True) -> Manifest:
-    """Build the index of ``documents`` and publish it at ``settings.index_dir``."""
-    from index.build import build_index
-
-    return build_index(documents, encoder or build_encoder(settings), settings.split, settings.index_dir,
-                       progress=progress)
 
 
 def recipe(settings: Settings) -> str:

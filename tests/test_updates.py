@@ -1,0 +1,172 @@
+"""A living index: add, replace, remove and sync documents; only changed text is embedded."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from corpus.documents import DEFAULT_CORPUS, CorpusError, load_documents
+from index import lock, store
+from index.store import IndexStoreError
+from qa import updates
+from qa.settings import Settings
+
+from .conftest import FakeEncoder
+
+
+class Counting(FakeEncoder):
+    """The fake encoder, remembering every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode_passages(self, texts, progress=False):
+        self.seen.extend(texts)
+        return super().encode_passages(texts, progress)
+
+
+CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n"
+FUND = "公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n"
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "care.md").write_text(CARE, encoding="utf-8")
+    settings = Settings().with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                                documents_dir=tmp_path / "uploads")
+    return settings, docs
+
+
+def _load(settings):
+    return store.load(settings.index_dir, FakeEncoder.model_id, settings.split)
+
+
+def _same_index(a, b) -> None:
+    """Two indexes hold the same documents, passages, vectors and keyword scores."""
+    assert list(a.documents) == list(b.documents)
+    assert a.passages == b.passages
+    assert np.allclose(a.dense.vectors(np.arange(len(a.passages))), b.dense.vectors(np.arange(len(b.passages))), atol=1e-6)
+    assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
+    from corpus.tokenize import tokenize
+
+    for q in ("长期护理保险", "住房公积金缴存比例", "社会保障"):
+        assert np.allclose(a.keyword.scores(tokenize(q)), b.keyword.scores(tokenize(q)))
+
+
+def test_adding_embeds_only_the_new_document_and_equals_a_full_build(setup, tmp_path):
+    settings, docs = setup
+    encoder = Counting()
+    updates.apply(settings, add=load_documents([DEFAULT_CORPUS, docs / "care.md"]), encoder=encoder)
+    (docs / "fund.txt").write_text(FUND, encoding="utf-8")
+    encoder.seen.clear()
+    change = updates.apply(settings, add=load_documents([docs / "fund.txt"]), encoder=encoder)
+    assert (change.added, change.replaced, change.removed, change.unchanged) == (("fund",), (), (), 2)
+    assert encoder.seen and all("住房公积金" in t or "提取" in t for t in encoder.seen)  # nothing else
+    fresh = settings.with_(index_dir=tmp_path / "fresh", cache_dir=tmp_path / "fresh-cache")
+    updates.build(load_documents([DEFAULT_CORPUS, docs / "care.md", docs / "fund.txt"]), fresh, FakeEncoder(), False)
+    _same_index(_load(settings), _load(fresh))
+
+
+def test_replacing_and_removing(setup):
+    settings, docs = setup
+    encoder = Counting()
+    updates.apply(settings, add=load_documents([DEFAULT_CORPUS, docs]), encoder=encoder)
+    first = store.read_manifest(settings.index_dir).build_id
+    (docs / "care.md").write_text(CARE.replace("800元", "900元"), encoding="utf-8")
+    encoder.seen.clear()
+    change = updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=encoder)
+    assert change.replaced == ("care",) and change.manifest.build_id != first
+    assert all("社会保障" not in t for t in encoder.seen)  # the article was not embedded again
+    assert "900元" in _load(settings).documents["care"].text
+    change = updates.apply(settings, remove=["care"], encoder=encoder)
+    assert change.removed == ("care",) and set(_load(settings).documents) == {"article"}
+    with pytest.raises(IndexStoreError, match="no document with id 'nope'"):
+        updates.apply(settings, remove=["nope"], encoder=encoder)
+    with pytest.raises(IndexStoreError, match="would leave the index .* empty"):
+        updates.apply(settings, remove=["article"], encoder=encoder)
+
+
+def test_the_same_content_again_changes_nothing(setup):
+    settings, docs = setup
+    updates.apply(settings, add=load_documents([DEFAULT_CORPUS, docs]), encoder=FakeEncoder())
+    before = store.read_manifest(settings.index_dir).build_id
+    change = updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=FakeEncoder())
+    assert (change.added, change.replaced, change.unchanged) == ((), (), 2)
+    assert store.read_manifest(settings.index_dir).build_id == before
+
+
+def test_one_document_to_several_embeds_again_under_titles(setup, tmp_path):
+    """One document is embedded bare, several under their titles: crossing the line re-embeds all (cached after)."""
+    settings, docs = setup
+    updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=FakeEncoder())
+    assert store.read_manifest(settings.index_dir).context_header == "none"
+    updates.apply(settings, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
+    fresh = settings.with_(index_dir=tmp_path / "fresh", cache_dir=tmp_path / "fresh-cache")
+    updates.build(load_documents([docs / "care.md", DEFAULT_CORPUS]), fresh, FakeEncoder(), False)
+    assert _load(settings).manifest.context_header == "title"
+    _same_index(_load(settings), _load(fresh))
+
+
+def test_a_rebuild_of_known_text_embeds_nothing(setup):
+    settings, docs = setup
+    updates.build(load_documents([DEFAULT_CORPUS, docs]), settings, Counting(), False)
+    again = Counting()
+    updates.build(load_documents([DEFAULT_CORPUS, docs]), settings, again, False)
+    assert again.seen == []
+
+
+def test_sync_adds_reindexes_and_drops_only_its_folders_documents(setup):
+    settings, docs = setup
+    updates.apply(settings, add=load_documents([DEFAULT_CORPUS, docs]), encoder=FakeEncoder())
+    (docs / "fund.txt").write_text(FUND, encoding="utf-8")
+    (docs / "care.md").unlink()
+    change = updates.sync(settings, docs, encoder=FakeEncoder())
+    assert (change.added, change.removed) == (("fund",), ("care",))
+    assert set(_load(settings).documents) == {"article", "fund"}  # the article came from elsewhere: kept
+    (docs / "fund.txt").write_text(FUND.replace("12%", "10%"), encoding="utf-8")
+    assert updates.sync(settings, docs, encoder=FakeEncoder()).replaced == ("fund",)
+
+
+def test_uploads_are_named_by_id_and_never_by_the_clients_path(setup):
+    settings, _ = setup
+    doc = updates.save_upload(settings, "../../etc/护理 办法.md", CARE.encode())
+    assert doc.doc_id == "护理-办法" and doc.path == str(settings.documents_dir / "护理-办法.md")
+    assert sorted(os.listdir(settings.documents_dir)) == ["护理-办法.md"]
+    with pytest.raises(CorpusError, match=r"^x\.exe: unsupported file type"):
+        updates.save_upload(settings, "x.exe", b"MZ")
+    with pytest.raises(CorpusError, match="bad.md: not valid UTF-8"):
+        updates.save_upload(settings, "bad.md", "社保".encode("gbk"))
+    assert sorted(os.listdir(settings.documents_dir)) == ["护理-办法.md"]  # nothing half-kept
+    updates.apply(settings, add=[doc], encoder=FakeEncoder())
+    updates.apply(settings, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
+    updates.apply(settings, remove=[doc.doc_id], encoder=FakeEncoder())
+    assert os.listdir(settings.documents_dir) == []  # a removed upload's file goes too
+
+
+def test_writers_wait_for_each_other_across_processes(setup, real_settings):
+    """A `qa add` started while another writer holds the lock waits, then builds on that writer's version."""
+    settings, docs = setup
+    settings = settings.with_(models_dir=real_settings.models_dir)
+    (docs / "fund.txt").write_text(FUND, encoding="utf-8")
+    from qa.loading import build_encoder
+
+    encoder = build_encoder(settings)
+    updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=encoder)
+    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_CACHE_DIR": str(settings.cache_dir),
+           "QA_MODELS_DIR": str(settings.models_dir)}
+    with lock.writing(settings.index_dir):
+        shell = subprocess.Popen([sys.executable, "-m", "qa.cli", "add", str(docs / "fund.txt"), "--quiet"], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # while we hold the lock, publish a change of our own, as the server would for an upload
+        from index.build import update_index
+
+        update_index(settings.index_dir, encoder, settings.split, load_documents([DEFAULT_CORPUS]), [], progress=False)
+    out, err = shell.communicate(timeout=300)
+    assert shell.returncode == 0, err
+    assert set(store.read_manifest(settings.index_dir).documents[i].doc_id for i in range(3)) == {"care", "article", "fund"}
