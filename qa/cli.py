@@ -284,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug, not the user's doing: one line, the traceback only when asked for
+        if args.verbose:
+            log.exception("unexpected failure")
+        print(f"qa: error: unexpected {type(exc).__name__}: {exc} (run `qa -v …` to see where)", file=sys.stderr)
+        return 1
     return 0
 
 

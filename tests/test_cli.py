@@ -154,3 +154,15 @@ def test_serve_build_missing_builds_the_default_corpus_then_serves(real_settings
         assert (settings.index_dir / "manifest.json").is_file()
     finally:
         assert stop_server(proc) == 0
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import qa.cli
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(qa.cli, "cmd_info", broken)
+    assert main(["info"]) == 1
+    err = capsys.readouterr().err
+    assert err == "qa: error: unexpected ZeroDivisionError: division by zero (run `qa -v …` to see where)\n"
