@@ -16,6 +16,13 @@ def index_info(service) -> dict:
 def hit_json(hit: Hit) -> dict:
     out = asdict(hit)
     out["id"] = out.pop("passage_id")
+    out["page"] = hit.pages[0] if hit.pages else None
+    return out
+
+
+def answer_json(answer) -> dict:
+    out = asdict(answer)
+    out["page"] = answer.pages[0] if answer.pages else None
     return out
 
 
@@ -25,7 +32,7 @@ def result_json(result: Result, service) -> dict:
         "answerable": result.answerable,
         "reason": result.reason,
         "confidence": result.confidence,
-        "answer": asdict(result.answer) if result.answer else None,
+        "answer": answer_json(result.answer) if result.answer else None,
         "passages": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
         "index": index_info(service),
@@ -42,18 +49,27 @@ def _marked(hit: Hit) -> str:
     return "".join(out)
 
 
+def page_label(pages: tuple[int, ...]) -> str:
+    """" 第 3 页" or " 第 3–4 页" for a paged document, nothing otherwise."""
+    if not pages:
+        return ""
+    return f" 第 {pages[0]} 页" if len(pages) == 1 else f" 第 {pages[0]}–{pages[-1]} 页"
+
+
 def render_result(result: Result, color: bool = False) -> str:
     c = (lambda code, s: f"{code}{s}{_RESET}") if color else (lambda code, s: s)
     lines = [c(_BOLD, f"问：{result.question}")]
     if result.answer:
         a = result.answer
-        lines += [c(_BOLD, f"答：{a.text}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}  [{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
+        lines += [c(_BOLD, f"答：{a.text}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
+                                               f"[{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
     else:
         lines.append(c(_YELLOW, f"未找到答案：{result.reason}"))
     lines.append("")
     for n, hit in enumerate(result.hits, 1):
         s = hit.scores
-        lines.append(c(_CYAN, f"[{n}] {hit.section or '（正文开头）'}  [{hit.doc_id} {hit.start}:{hit.end}] {hit.passage_id}"))
+        lines.append(c(_CYAN, f"[{n}] {hit.section or '（正文开头）'}{page_label(hit.pages)}  "
+                              f"[{hit.doc_id} {hit.start}:{hit.end}] {hit.passage_id}"))
         lines.append(c(_DIM, f"    score {hit.score:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}"))
         text = _marked(hit) if color else hit.text
         lines.append("    " + text.replace("\n", "\n    "))

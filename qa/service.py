@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from corpus.pages import pages_of
 from corpus.passages import Passage
 from corpus.tokenize import bigrams, tokenize
 from index.encoder import Encoder
@@ -98,14 +99,16 @@ class QAService:
             "bm25": round(float(cands.bm25[i]), 4), "bm25_rank": int(cands.bm25_rank[i]),
             "fused": round(float(cands.fused[i]), 5), "sentence": round(stage.best_score, 4),
         }
-        return Hit(p.id, p.doc_id, self.index.documents[p.doc_id].title, p.section, p.text, p.start, p.end,
-                   round(final, 4), scores, answers.highlights(p, stage.best, terms))
+        doc = self.index.documents[p.doc_id]
+        return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, round(final, 4), scores,
+                   answers.highlights(p, stage.best, terms), pages_of(doc.pages, p.start, p.end))
 
     def _answer(self, row: int, stage: SentenceScores) -> Answer:
         p = self.index.passages[row]
         s, e = answers.answer_extent(p, stage.best)
         start, end = p.original_span(s, e)
-        return Answer(p.text[s:e], p.id, p.doc_id, self.index.documents[p.doc_id].title, p.section, start, end)
+        doc = self.index.documents[p.doc_id]
+        return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, start, end, pages_of(doc.pages, start, end))
 
     # ---- looking things up --------------------------------------------------------------
 
@@ -121,7 +124,8 @@ class QAService:
             raise NotFound(f"no passage with id '{passage_id}'")
         p = self.index.passages[row]
         doc = self.index.documents[p.doc_id]
-        return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, 0.0, {}), doc
+        return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, 0.0, {},
+                   pages=pages_of(doc.pages, p.start, p.end)), doc
 
     def document(self, doc_id: str) -> DocumentRecord:
         doc = self.index.documents.get(doc_id)

@@ -29,6 +29,7 @@ class Hit:
     score: float
     scores: dict[str, float]
     highlights: tuple[Highlight, ...] = ()
+    pages: tuple[int, ...] = ()  # 1-based pages the passage lies on (paged formats such as PDF)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Answer:
     section: str
     start: int
     end: int
+    pages: tuple[int, ...] = ()  # 1-based pages the answer lies on (paged formats such as PDF)
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,11 @@ class QuestionError(ValueError):
 
 class NotFound(LookupError):
     """An unknown document or passage id."""
+
+
+class Overloaded(RuntimeError):
+    """Too much work queued to answer in time; ``retry_after`` says when to try again (seconds)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
