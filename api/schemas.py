@@ -1,22 +1,42 @@
 """Request and response shapes of the HTTP API."""
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qa.service import MAX_QUESTION_CHARS as MAX_QUESTION, MAX_TOP_K
+from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
 
-# "Holds a character that is not whitespace", with Python's whitespace spelled out so the
-# schema (ECMA regex), pydantic and str.strip() agree on what an empty question is.
-NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# "Holds a character that is neither whitespace nor invisible": Python's whitespace plus the
+# zero-width characters (U+200B–U+200D, U+2060, the BOM U+FEFF), spelled out so the schema
+# (ECMA regex), the validators below and schemathesis agree on what an empty question is.
+NOT_BLANK = (r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060"
+             r"\u3000\ufeff]")
+_VISIBLE = re.compile(NOT_BLANK)
+BLANK = "question is empty: only whitespace or invisible characters"
+
+
+def not_blank(value: str) -> str:
+    if not _VISIBLE.search(value):
+        raise ValueError(BLANK)
+    return value
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+# What a data endpoint may answer besides 200 (all as {"detail": ...}).
+ERRORS = {status: {"model": ErrorOut} for status in (401, 404, 408, 413, 422, 503)}
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="问题（中文）",
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="问题（中文）",
                           json_schema_extra={"pattern": NOT_BLANK})
     # JSON Schema counts 9.0 as an integer, so lax mode here; "5" and true are still refused.
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, strict=False)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, strict=False)
     doc_id: str | None = Field(default=None, max_length=200)
 
     @field_validator("top_k", mode="before")
@@ -28,10 +48,8 @@ class AskRequest(BaseModel):
 
     @field_validator("question")
     @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question is empty or only whitespace")
-        return value
+    def visible(cls, value: str) -> str:
+        return not_blank(value)
 
 
 class HighlightOut(BaseModel):
@@ -49,8 +67,6 @@ class Scores(BaseModel):
     bm25_rank: int
     fused: float
     sentence: float
-
-
 
 
 class AnswerOut(BaseModel):
@@ -131,10 +147,6 @@ class Health(BaseModel):
     documents: int
     passages: int
     built_at: str
-
-
-class ErrorOut(BaseModel):
-    detail: str
 
 
 class Reloaded(BaseModel):

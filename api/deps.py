@@ -1,0 +1,72 @@
+"""Route dependencies: the service being served, the metrics, and the admin and API-key checks."""
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import Forbidden, NotReady, Unauthorized
+from api.metrics import Metrics
+from qa.service import QAService
+from qa.settings import Settings
+
+
+def get_service(request: Request) -> QAService:
+    service = getattr(request.app.state, "service", None)
+    if service is None:  # only while starting up: the lifespan has not loaded the index yet
+        raise NotReady("index not loaded yet; try again in a moment")
+    return service
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+Service = Annotated[QAService, Depends(get_service)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+AppMetrics = Annotated[Metrics, Depends(get_metrics)]
+
+
+# Declared as security schemes, so the docs page offers an "Authorize" button; attached to
+# the data routes only when QA_API_KEYS is set, so the schema says what the server does.
+API_BEARER = HTTPBearer(auto_error=False, scheme_name="API key",
+                        description="Authorization: Bearer <one of QA_API_KEYS> (only when QA_API_KEYS is set)")
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="API key header",
+                              description="X-API-Key: <one of QA_API_KEYS> (only when QA_API_KEYS is set)")
+Credentials = HTTPAuthorizationCredentials | None
+
+
+def _matches(supplied: str | None, secret: str) -> bool:
+    return supplied is not None and hmac.compare_digest(supplied.encode(), secret.encode())
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The credentials of ``Authorization: Bearer <credentials>`` (scheme case-insensitive), else None."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    return credentials if scheme.lower() == "bearer" and credentials else None
+
+
+def require_admin(settings: AppSettings, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Only ``Authorization: Bearer <QA_ADMIN_TOKEN>``; a bare token or another scheme is refused."""
+    if not settings.admin_token:
+        raise Forbidden("admin endpoints are disabled; set QA_ADMIN_TOKEN to enable them")
+    if not _matches(bearer(authorization), settings.admin_token):
+        raise Forbidden("missing or wrong admin token (Authorization: Bearer <QA_ADMIN_TOKEN>)")
+
+
+def require_api_key(settings: AppSettings, token: Annotated[Credentials, Depends(API_BEARER)],
+                    header: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
+    """With ``QA_API_KEYS`` set, a data endpoint needs one of them as a bearer token or ``X-API-Key``."""
+    if not settings.api_keys:
+        return
+    supplied = [s for s in (token.credentials if token else None, header) if s is not None]
+    # every comparison is made, so the time taken says nothing about which key came close
+    found = [_matches(s, key) for s in supplied for key in settings.api_keys]
+    if not any(found):
+        raise Unauthorized("missing or unknown API key (Authorization: Bearer <key> or X-API-Key: <key>)")

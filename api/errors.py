@@ -1,0 +1,82 @@
+"""Domain errors become HTTP answers here, at the edge, and nowhere else; every answer is ``{"detail": ...}``."""
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from qa.types import NotFound, QuestionError
+
+
+class NotReady(Exception):
+    """No index is loaded yet (starting up)."""
+
+
+class Unauthorized(Exception):
+    """A data endpoint needs an API key and the request has none that matches."""
+
+
+class Forbidden(Exception):
+    """An admin endpoint without the admin token, or with admin endpoints disabled."""
+
+
+class ReloadFailed(Exception):
+    """A reload could not load the index; the previous one keeps serving."""
+
+
+ERROR_STATUS = {QuestionError: 422, NotFound: 404, Unauthorized: 401, Forbidden: 403, ReloadFailed: 409,
+                NotReady: 503}
+ERROR_HEADERS = {Unauthorized: {"WWW-Authenticate": "Bearer"}}
+JSON_ONLY = "the request body must be JSON, sent with content-type: application/json"
+
+
+def validation_message(exc: RequestValidationError, content_type: str | None) -> str:
+    """One line naming each field that failed and why."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return "request body is not valid JSON"
+    if any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors) and not _is_json(content_type):
+        return JSON_ONLY
+    parts = []
+    for err in errors:
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def body_message(cause: BaseException | None) -> str:
+    """Why FastAPI could not read a JSON body (it answers 400 "error parsing the body" for all of these)."""
+    if isinstance(cause, UnicodeError):
+        return "request body is not valid UTF-8 JSON"
+    if isinstance(cause, RecursionError):
+        return "request body is nested too deeply to be a question"
+    return "request body could not be read as JSON"
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn exceptions into JSON answers."""
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc, request.headers.get("content-type"))}, 422)
+
+    async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse the body
+            return JSONResponse({"detail": body_message(exc.__cause__)}, 422)
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+    def domain(status: int, headers: dict[str, str] | None):
+        async def handler(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status, headers=headers)
+
+        return handler
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    for error, status in ERROR_STATUS.items():
+        app.add_exception_handler(error, domain(status, ERROR_HEADERS.get(error)))

@@ -1,0 +1,37 @@
+"""The indexed text: ``GET /passages/{id}``, ``GET /documents``, ``GET /documents/{doc_id}``."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import Service
+from api.schemas import ERRORS, DocumentDetail, DocumentSummary, PassageDetail, PassageRef
+from qa.service import QAService
+
+router = APIRouter(tags=["corpus"], responses=ERRORS)
+
+
+@router.get("/passages/{passage_id}", response_model=PassageDetail)
+def passage(passage_id: str, service: Service):
+    """One passage with its offsets into the original document."""
+    hit, _ = service.passage(passage_id)
+    return PassageDetail(id=hit.passage_id, doc_id=hit.doc_id, title=hit.title, section=hit.section,
+                         text=hit.text, start=hit.start, end=hit.end)
+
+
+@router.get("/documents", response_model=list[DocumentSummary])
+def documents(service: Service):
+    """Every document: title, author, sections, size."""
+    return [_summary(service, d) for d in service.documents()]
+
+
+@router.get("/documents/{doc_id}", response_model=DocumentDetail)
+def document(doc_id: str, service: Service):
+    """One document with its original text and where each passage lies in it."""
+    doc = service.document(doc_id)
+    spans = [PassageRef(id=p.id, section=p.section, start=p.start, end=p.end) for p in service.passages_of(doc_id)]
+    return DocumentDetail(**_summary(service, doc), text=doc.text, passage_spans=spans)
+
+
+def _summary(service: QAService, doc) -> dict:
+    return dict(doc_id=doc.doc_id, title=doc.title, author=doc.author, sections=list(doc.sections),
+                chars=len(doc.text), passages=len(service.passages_of(doc.doc_id)))

@@ -1,0 +1,159 @@
+"""Running the app under uvicorn: timeouts, the connection limit, graceful shutdown, who may connect.
+
+uvicorn times out idle keep-alive connections but not a request whose headers or body
+trickle in. The body deadline is enforced in ``api.middleware.BodyLimit``; the header
+deadline has to live in the HTTP protocol, since no ASGI code runs before the headers
+are complete, so ``GuardedH11Protocol`` adds it to uvicorn's h11 protocol.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import signal
+import threading
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from api import logs
+from api.middleware import send_json
+from qa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers; more is answered 400 by h11
+
+
+class ExposureError(ValueError):
+    """Serving a non-loopback address with nothing to keep strangers out."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, public: bool) -> None:
+    """Refuse a non-loopback address unless API keys are set or ``--public`` says it is meant."""
+    if not is_loopback(settings.host) and not settings.api_keys and not public:
+        raise ExposureError(f"refusing to serve on {settings.host or 'every address'} without API keys: "
+                            "set QA_API_KEYS, or pass --public to serve it to anyone who can reach it")
+
+
+def _timeout_response(detail: str) -> bytes:
+    body = json.dumps({"detail": detail}).encode()
+    head = (f"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+async def _over_limit(scope, receive, send) -> None:
+    await send_json(send, 503, "the server is at its connection limit (QA_MAX_CONNECTIONS); try again shortly",
+                    [(b"connection", b"close"), (b"retry-after", b"1")])
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for request headers and a JSON 503 over the connection limit.
+
+    The header clock starts when a connection opens, or when the first byte of the next
+    request arrives on a kept-alive one, and stops when the headers are complete; a
+    connection still short of them at the deadline gets a 408 and is closed.
+    """
+
+    def __init__(self, config: Config, server_state, app_state, _loop=None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.header_timeout_s = config.header_timeout_s
+        self.max_connections = config.max_connections
+        self._asgi_app = self.app
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def _between_requests(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self._between_requests() and not self.transport.is_closing():
+            log.debug("closing a connection whose request headers took over %g s", self.header_timeout_s)
+            self.transport.write(_timeout_response(f"request headers not received within {self.header_timeout_s:g} s"))
+            self.transport.close()
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and self._between_requests():
+            self._arm()
+        over = len(self.connections) > self.max_connections or len(self.tasks) >= self.max_connections
+        self.app = _over_limit if over else self._asgi_app  # read by the request that these bytes may complete
+        super().data_received(data)
+        if not self._between_requests():
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+class Config(uvicorn.Config):
+    """uvicorn's configuration with this service's limits and timeouts from ``settings``."""
+
+    def __init__(self, app, settings: Settings, **overrides) -> None:
+        options = dict(host=settings.host, port=settings.port, http=GuardedH11Protocol,
+                       timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=settings.shutdown_timeout_s,
+                       h11_max_incomplete_event_size=MAX_HEADER_BYTES, log_config=None)
+        super().__init__(app, **{**options, **overrides})
+        self.header_timeout_s = settings.header_timeout_s
+        self.max_connections = settings.max_connections
+
+
+class Server(uvicorn.Server):
+    """SIGTERM or SIGINT: stop accepting, let requests in flight finish (up to the shutdown timeout), exit 0.
+
+    uvicorn re-raises the signal once it has shut down, so the process would end "killed by
+    SIGTERM"; a clean, finished shutdown exits 0 here. A second Ctrl+C still forces the exit.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, sig: int, frame) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
+
+
+def configure_logging(settings: Settings) -> None:
+    logs.configure(settings.log_format)
+
+
+def serve(settings: Settings, service) -> None:
+    """Serve ``service`` on ``settings.host``:``settings.port`` until SIGTERM or Ctrl+C."""
+    from api.app import create_app
+
+    Server(Config(create_app(settings, service=service), settings)).run()
