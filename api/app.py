@@ -16,15 +16,13 @@ from api import docs, errors
 from api.deps import require_api_key
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContext, SecurityHeaders, Timing
-from api.reload import Reloader
-from api.routes import corpus, ops, qa
+from api.reload import Reloader, Watcher
+from api.routes import corpus, documents, ops, qa
 from qa.limits import MAX_BODY_BYTES
 from qa.service import QAService
 from qa.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
-# Path prefix → body limit in bytes, for endpoints that need more than a question does.
-BODY_LIMITS: dict[str, int] = {}
 
 
 def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
@@ -42,7 +40,10 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
             # SIGHUP reloads like POST /admin/reload, off the event loop.
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, app.state.reloader.reload_quietly))
+        watcher = Watcher(app.state.reloader, settings).start() if settings.watch_s else None
         yield
+        if watcher is not None:
+            watcher.stop()
 
     app = FastAPI(
         title="中文文档问答 · Chinese document QA",
@@ -61,6 +62,7 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
     keys = [Depends(require_api_key)] if settings.api_keys else []  # the data endpoints, when keys are set
     app.include_router(qa.router, dependencies=keys)
     app.include_router(corpus.router, dependencies=keys)
+    app.include_router(documents.router)
     app.include_router(ops.router)
     docs.install(app)
 
@@ -71,7 +73,9 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     # The last added runs first: security headers → request id and crash answers → timing → CORS → body limit.
-    app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=BODY_LIMITS, timeout_s=settings.body_timeout_s)
+    # Path prefix → body limit: uploads get their own, larger one.
+    limits = {"/documents": settings.max_upload_request_bytes}
+    app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=limits, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],

@@ -6,7 +6,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from qa.types import NotFound, QuestionError
+from qa.types import NotFound, Overloaded, QuestionError
+from qa.updates import DocumentError, UpdateError
 
 
 class NotReady(Exception):
@@ -25,8 +26,12 @@ class ReloadFailed(Exception):
     """A reload could not load the index; the previous one keeps serving."""
 
 
+class TooLarge(Exception):
+    """An upload over its limits (the body limit itself is enforced by the middleware)."""
+
+
 ERROR_STATUS = {QuestionError: 422, NotFound: 404, Unauthorized: 401, Forbidden: 403, ReloadFailed: 409,
-                NotReady: 503}
+                NotReady: 503, TooLarge: 413, DocumentError: 422, UpdateError: 409}
 ERROR_HEADERS = {Unauthorized: {"WWW-Authenticate": "Bearer"}}
 JSON_ONLY = "the request body must be JSON, sent with content-type: application/json"
 
@@ -76,6 +81,10 @@ def install(app: FastAPI) -> None:
 
         return handler
 
+    async def on_overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": str(exc.retry_after)})
+
+    app.add_exception_handler(Overloaded, on_overloaded)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     for error, status in ERROR_STATUS.items():

@@ -45,3 +45,45 @@ class Reloader:
             self.reload()
         except ReloadFailed:
             pass
+
+
+class Watcher:
+    """Picks up a version published by another process (`qa add` in a shell) without a restart.
+
+    Every ``watch_s`` seconds it reads the build id the index link points at; when it is
+    not the one being served, it reloads.  A version that fails to load is tried once,
+    not every tick, and the old one keeps serving.
+    """
+
+    def __init__(self, reloader: Reloader, settings: Settings) -> None:
+        self.reloader, self.settings = reloader, settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
+        self._failed: str | None = None
+
+    def start(self) -> "Watcher":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def check(self) -> bool:
+        """Reload if a new version is published; True when it did."""
+        from qa.loading import current_build_id
+
+        served = getattr(self.reloader.state, "service", None)
+        published = current_build_id(self.settings)
+        if served is None or published is None or published in (served.info().build_id, self._failed):
+            return False
+        try:
+            self.reloader.reload()
+        except ReloadFailed:
+            self._failed = published
+            return False
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.watch_s):
+            self.check()

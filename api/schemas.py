@@ -77,11 +77,14 @@ class AnswerOut(BaseModel):
     section: str
     start: int
     end: int
+    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts")
+    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
 
 
 class IndexInfo(BaseModel):
     model: str
     built_at: str
+    build_id: str
     passages: int
 
 
@@ -108,6 +111,8 @@ class PassageDetail(BaseModel):
     text: str
     start: int = Field(description="offset of the passage's first character in the original document text")
     end: int = Field(description="offset just past its last character: text[start:end] is the cited span")
+    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts")
+    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
 
 
 class PassageOut(PassageDetail):
@@ -134,6 +139,9 @@ class DocumentSummary(BaseModel):
     sections: list[str]
     chars: int
     passages: int
+    kind: str = Field(description="markdown, text, pdf, docx or html")
+    pages: int = Field(description="pages of a paged document (PDF); 0 otherwise")
+    page_starts: list[int] = Field(description="offset in text where each page starts (paged documents)")
 
 
 class DocumentDetail(DocumentSummary):
@@ -147,9 +155,24 @@ class Health(BaseModel):
     documents: int
     passages: int
     built_at: str
+    build_id: str
 
 
 class Reloaded(BaseModel):
     reloaded: bool
     passages: int
     built_at: str
+    build_id: str
+
+
+class Changed(BaseModel):
+    """What an upload, replacement or removal did; the service already answers from the new version."""
+
+    added: list[str]
+    replaced: list[str]
+    removed: list[str]
+    unchanged: int
+    documents: int
+    passages: int
+    build_id: str
+    seconds: float

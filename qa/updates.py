@@ -24,6 +24,10 @@ from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The errors a change can raise, under the names the layers above use for them:
+DocumentError = CorpusError  # a file that cannot be indexed; the message names it and says why
+UpdateError = store.IndexStoreError  # the index cannot take the change (unknown id, left empty, busy)
+
 
 @dataclass(frozen=True)
 class Change:

@@ -15,7 +15,8 @@ def passage(passage_id: str, service: Service):
     """One passage with its offsets into the original document."""
     hit, _ = service.passage(passage_id)
     return PassageDetail(id=hit.passage_id, doc_id=hit.doc_id, title=hit.title, section=hit.section,
-                         text=hit.text, start=hit.start, end=hit.end)
+                         text=hit.text, start=hit.start, end=hit.end, page=hit.pages[0] if hit.pages else None,
+                         pages=list(hit.pages))
 
 
 @router.get("/documents", response_model=list[DocumentSummary])
@@ -34,4 +35,5 @@ def document(doc_id: str, service: Service):
 
 def _summary(service: QAService, doc) -> dict:
     return dict(doc_id=doc.doc_id, title=doc.title, author=doc.author, sections=list(doc.sections),
-                chars=len(doc.text), passages=len(service.passages_of(doc.doc_id)))
+                chars=len(doc.text), passages=len(service.passages_of(doc.doc_id)), kind=doc.kind,
+                pages=len(doc.pages), page_starts=list(doc.pages))

@@ -14,7 +14,7 @@ def health(service: Service):
     """200 once the index is loaded: model, counts, build time."""
     info = service.info()
     return Health(status="ready", model=info.model, documents=info.documents, passages=info.passages,
-                  built_at=info.built_at)
+                  built_at=info.built_at, build_id=info.build_id)
 
 
 @router.post("/admin/reload", response_model=Reloaded, dependencies=[Depends(require_admin)],
@@ -22,7 +22,7 @@ def health(service: Service):
 def reload(request: Request):
     """Load the index folder again (after `qa build`) and serve it without dropping a request."""
     info = request.app.state.reloader.reload().info()
-    return Reloaded(reloaded=True, passages=info.passages, built_at=info.built_at)
+    return Reloaded(reloaded=True, passages=info.passages, built_at=info.built_at, build_id=info.build_id)
 
 
 @router.get("/metrics", response_class=Response,

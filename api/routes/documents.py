@@ -1,0 +1,66 @@
+"""Changing the collection while serving: upload, replace and remove documents (admin token)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+
+from api.deps import AppSettings, require_admin
+from api.errors import TooLarge
+from api.schemas import Changed, ErrorOut
+from qa import updates
+from qa.settings import Settings
+
+router = APIRouter(prefix="/documents", tags=["documents"], dependencies=[Depends(require_admin)],
+                   responses={s: {"model": ErrorOut} for s in (403, 404, 409, 413, 422)})
+Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pdf, .docx, .html files")]
+
+
+@router.post("", response_model=Changed)
+def upload(request: Request, settings: AppSettings, files: Files):
+    """Add documents (a file whose id is already indexed replaces that document); answers once they are served."""
+    if len(files) > settings.max_upload_files:
+        raise TooLarge(f"{len(files)} files in one request; the limit is {settings.max_upload_files}")
+    documents = [updates.save_upload(settings, f.filename or "upload", _read(f, settings)) for f in files]
+    return _apply(request, settings, add=documents)
+
+
+@router.put("/{doc_id}", response_model=Changed)
+def replace(doc_id: str, request: Request, settings: AppSettings, file: Annotated[UploadFile, File()]):
+    """Replace document ``doc_id`` with the uploaded file (it keeps its id, whatever the file is called)."""
+    service = request.app.state.service
+    if service is not None:
+        service.document(doc_id)  # 404 for an unknown id
+    return _apply(request, settings, add=[updates.save_upload(settings, file.filename or "upload",
+                                                               _read(file, settings), doc_id=doc_id)])
+
+
+@router.delete("/{doc_id}", response_model=Changed)
+def remove(doc_id: str, request: Request, settings: AppSettings):
+    """Remove document ``doc_id`` from the index (and its file, when it was uploaded)."""
+    service = request.app.state.service
+    if service is not None:
+        service.document(doc_id)  # 404 for an unknown id
+    return _apply(request, settings, remove=[doc_id])
+
+
+def _read(file: UploadFile, settings: Settings) -> bytes:
+    data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise TooLarge(f"{file.filename}: over {settings.max_upload_bytes // (1024 * 1024)} MiB; "
+                       "the limit per file is QA_MAX_UPLOAD_BYTES")
+    return data
+
+
+def _apply(request: Request, settings: Settings, **change) -> Changed:
+    state = request.app.state
+    if getattr(state, "update_encoder", None) is None:
+        from qa.loading import update_encoder
+
+        state.update_encoder = update_encoder(settings)
+    done = updates.apply(settings, encoder=state.update_encoder, **change)
+    state.reloader.reload()  # serve the new version before answering
+    m = done.manifest
+    return Changed(added=list(done.added), replaced=list(done.replaced), removed=list(done.removed),
+                   unchanged=done.unchanged, documents=m.counts.documents, passages=m.counts.passages,
+                   build_id=m.build_id, seconds=done.seconds)

@@ -1,0 +1,101 @@
+"""Uploading, replacing and removing documents over real multipart HTTP, while the server keeps answering."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from corpus.documents import load_documents
+from qa import updates
+
+from .conftest import serving
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n"
+FUND = "公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n"
+CLINIC = "# 门诊报销\n\n## 一、比例\n\n普通门诊费用报销比例为50%。年度最高支付限额为2000元。\n"
+
+
+@pytest.fixture()
+def server(real_settings, tmp_path):
+    """A server over a small index of its own, with the admin token and small upload limits."""
+    from api.app import create_app
+    from qa.loading import update_encoder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "care.md").write_text(CARE, encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                                   documents_dir=tmp_path / "uploads", admin_token=TOKEN, watch_s=0.2,
+                                   max_upload_bytes=4096, max_upload_files=3, max_upload_request_bytes=10_000)
+    updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
+        yield client, settings
+
+
+def _files(*named):
+    return [("files", (name, content.encode("utf-8") if isinstance(content, str) else content, "application/octet-stream"))
+            for name, content in named]
+
+
+def test_upload_replace_remove(server):
+    client, settings = server
+    r = client.post("/documents", files=_files(("fund.txt", FUND), ("../../门诊 报销.md", CLINIC)), headers=AUTH)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["added"], body["replaced"], body["unchanged"], body["documents"]) == (["fund", "门诊-报销"], [], 1, 3)
+    assert sorted(p.name for p in settings.documents_dir.iterdir()) == ["fund.txt", "门诊-报销.md"]
+    ask = client.post("/ask", json={"question": "住房公积金缴存比例是多少？"}).json()
+    assert ask["passages"][0]["doc_id"] == "fund" and ask["index"]["build_id"] == body["build_id"]
+
+    r = client.put("/documents/fund", files={"file": ("anything.txt", FUND.replace("12%", "10%").encode())}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["replaced"] == ["fund"]
+    assert "10%" in client.get("/documents/fund").json()["text"]
+
+    r = client.delete("/documents/fund", headers=AUTH)
+    assert r.status_code == 200 and r.json()["removed"] == ["fund"] and r.json()["documents"] == 2
+    assert client.get("/documents/fund").status_code == 404
+    assert client.delete("/documents/fund", headers=AUTH).status_code == 404
+    assert sorted(p.name for p in settings.documents_dir.iterdir()) == ["门诊-报销.md"]
+
+
+def test_changes_need_the_admin_token(server):
+    client, _ = server
+    assert client.post("/documents", files=_files(("fund.txt", FUND))).status_code == 403
+    assert client.delete("/documents/care", headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.delete("/documents/care", headers={"Authorization": TOKEN}).status_code == 403  # no "Bearer "
+    assert [d["doc_id"] for d in client.get("/documents").json()] == ["care"]
+
+
+def test_bad_files_change_nothing(server):
+    client, settings = server
+    before = client.get("/health").json()["build_id"]
+    cases = [
+        (_files(("gbk.md", "社保".encode("gbk"))), 422, "gbk.md: not valid UTF-8"),
+        (_files(("x.exe", b"MZ")), 422, "x.exe: unsupported file type"),
+        (_files(("empty.md", b"")), 422, "empty.md: file is empty"),
+        (_files(("a.md", FUND), ("b.md", FUND), ("c.md", FUND), ("d.md", FUND)), 413, "4 files in one request; the limit is 3"),
+        (_files(("big.md", "社" * 2000)), 413, "big.md: over"),
+        (_files(("a.md", "甲" * 1300), ("b.md", "乙" * 1300), ("c.md", "丙" * 1300)), 413, "request body over"),
+    ]
+    for files, status, message in cases:
+        r = client.post("/documents", files=files, headers=AUTH)
+        assert r.status_code == status and message in r.json()["detail"], (message, r.status_code, r.text)
+    assert client.get("/health").json()["build_id"] == before
+    assert not settings.documents_dir.exists() or list(settings.documents_dir.iterdir()) == []
+
+
+def test_a_change_made_by_another_process_is_picked_up_without_a_restart(server, tmp_path):
+    client, settings = server
+    before = client.get("/health").json()["build_id"]
+    (tmp_path / "fund.txt").write_text(FUND, encoding="utf-8")
+    from qa.loading import update_encoder
+
+    published = updates.apply(settings, add=load_documents([tmp_path / "fund.txt"]), encoder=update_encoder(settings))
+    deadline = time.time() + 30
+    while client.get("/health").json()["build_id"] == before and time.time() < deadline:
+        time.sleep(0.05)
+    assert client.get("/health").json()["build_id"] == published.manifest.build_id != before
+    assert client.post("/ask", json={"question": "住房公积金缴存比例是多少？"}).json()["passages"][0]["doc_id"] == "fund"
