@@ -1,4 +1,4 @@
-"""Documents on disk: discovery, strict UTF-8 loading, stable ids."""
+"""Documents on disk: discovery, loading through the format table, stable ids."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-SUFFIXES = (".md", ".txt")
+from corpus.formats import SUFFIXES, FormatError, extract, listing
+
 DEFAULT_CORPUS = Path(__file__).parent / "data"
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,12 @@ class CorpusError(ValueError):
 
 @dataclass(frozen=True)
 class Document:
-    """One source document, its text exactly as stored on disk (decoded)."""
+    """One source document: its text (a text file exactly as stored, decoded; another format's
+    extracted text), the sha256 of the file's bytes, and what its format knew.
+
+    ``pages[i]`` is the offset in ``text`` where page i + 1 starts (PDF; empty otherwise);
+    ``meta`` holds the file's own properties (title, author, …) as sorted pairs.
+    """
 
     doc_id: str
     path: str
@@ -32,7 +38,7 @@ class Document:
 
 
 def discover(paths: list[Path]) -> list[Path]:
-    """Expand files and folders into a sorted list of .md/.txt files."""
+    """Expand files and folders into a sorted list of documents of the supported types."""
     found: list[Path] = []
     for path in paths:
         if not path.exists():
@@ -40,10 +46,10 @@ def discover(paths: list[Path]) -> list[Path]:
         if path.is_dir():
             files = _folder(path)
             if not files:
-                raise CorpusError(f"{path}: folder holds no .md or .txt files")
+                raise CorpusError(f"{path}: folder holds no {listing()} files")
             found.extend(files)
         elif path.suffix.lower() not in SUFFIXES:
-            raise CorpusError(f"{path}: unsupported file type (use .md or .txt)")
+            raise CorpusError(f"{path}: unsupported file type (use {listing()})")
         else:
             found.append(path)
     return found
@@ -81,7 +87,7 @@ def _folder(root: Path) -> list[Path]:
                     skipped.setdefault(f"links pointing outside {root}", []).append(rel)
                     continue
             if path.suffix.lower() not in SUFFIXES:
-                skipped.setdefault("files that are not .md or .txt", []).append(rel)
+                skipped.setdefault(f"files that are not {listing()}", []).append(rel)
                 continue
             files.append(path)
     for why, names in skipped.items():  # say so: a PDF dropped in the folder should not vanish without a word
@@ -97,22 +103,17 @@ def doc_id_for(path: Path) -> str:
 
 
 def read_document(path: Path) -> Document:
-    """Read one UTF-8 text file; refuse binary, non-UTF-8 and empty files."""
+    """Read one document in any supported format; a file that cannot be used is refused by name."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
-    if b"\0" in raw:
-        raise CorpusError(f"{path}: looks like a binary file, not UTF-8 text")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not valid UTF-8 (byte {exc.start}); convert it to UTF-8 first") from None
-    if text.startswith("\ufeff"):
-        raise CorpusError(f"{path}: starts with a byte-order mark; save it as UTF-8 without BOM")
-    if not text.strip():
-        raise CorpusError(f"{path}: file is empty")
-    return Document(doc_id_for(path), str(path), text, hashlib.sha256(raw).hexdigest())
+        got = extract(path, raw)
+    except FormatError as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+    return Document(doc_id_for(path), str(path), got.text, hashlib.sha256(raw).hexdigest(),
+                    kind=got.kind, pages=got.pages, meta=tuple(sorted(got.meta.items())))
 
 
 def load_documents(paths: list[Path]) -> list[Document]:

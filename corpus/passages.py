@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corpus.documents import Document
+from corpus.documents import CorpusError, Document
 from corpus.offsets import Runs, original_span, runs_of
 from corpus.sentences import Span, limit_length, split_sentences
 from corpus.structure import Parsed, parse
@@ -104,3 +104,14 @@ def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage
                 )
             )
     return passages
+
+
+def plan(documents: list[Document], split: SplitSettings) -> tuple[list[ParsedDocument], list[Passage]]:
+    """Parse and cut every document (pure); CorpusError names a document that yields nothing."""
+    parsed = [parse_document(doc) for doc in documents]
+    passages = [p for pd in parsed for p in make_passages(pd, split)]
+    with_text = {p.doc_id for p in passages}
+    for pd in parsed:
+        if pd.doc.doc_id not in with_text:
+            raise CorpusError(f"{pd.doc.path}: no body text to index (only headings?)")
+    return parsed, passages

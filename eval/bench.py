@@ -144,7 +144,11 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
     report.update(bench_in_process(settings, rounds))
     report.update(bench_http(settings, rounds, load))
     if build:
+        from eval.bench_update import bench_update
+        from qa.settings import ROOT
+
         report["build"] = bench_build(settings, corpus)
+        report["add_one_document"] = bench_update(settings, data_dir or ROOT.parent / "shared" / "data")
     enc, ask = report["encode_ms"]["p50"], report["ask_ms"]["p50"]
     floor_rps = 1000 / enc if enc else 0.0
     report["ratios"] = {
@@ -152,6 +156,7 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
         "http1_p50_over_encode_p50": round(report["http_1_client"]["p50"] / enc, 2) if enc else None,
         "http8_throughput_over_encode_rate": round(report["http_8_clients"]["throughput_rps"] / floor_rps, 2) if floor_rps else None,
         "build_over_encode": report.get("build", {}).get("ratio"),
+        "add_one_over_embed_alone": report.get("add_one_document", {}).get("ratio"),
     }
     return report
 
@@ -174,6 +179,11 @@ def table(r: dict) -> str:
         b = r["build"]
         rows.append(("build (passages/s)", f"{b['build_passages_per_s']} vs bare encode {b['encode_passages_per_s']}",
                      f"ratio {b['ratio']} (target ≥ 0.8) over {b['passages']} passages"))
+    if "add_one_document" in r:
+        u = r["add_one_document"]
+        rows.append(("add one document", f"{u['update_s']} s vs embedding it alone {u['embed_alone_s']} s",
+                     f"ratio {u['ratio']} (target ≤ 1.5): {u['document_chars']} chars, {u['document_passages']} passages "
+                     f"into {u['base_passages']}"))
     if "scale" in r:
         sc = r["scale"]
         rows.append((f"scale: {sc['passages']} passages ({sc['dense_index']})",

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.documents import CorpusError, Document
-from corpus.passages import ParsedDocument, Passage, SplitSettings, make_passages, parse_document
+from corpus.passages import Passage, SplitSettings, plan
 from corpus.tokenize import tokenize
 from index import store
 from index.cache import EmbeddingCache
@@ -62,17 +62,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-
-
-def plan(documents: list[Document], split: SplitSettings) -> tuple[list[ParsedDocument], list[Passage]]:
-    """Parse and cut every document (pure); CorpusError names a document that yields nothing."""
-    parsed = [parse_document(doc) for doc in documents]
-    passages = [p for pd in parsed for p in make_passages(pd, split)]
-    with_text = {p.doc_id for p in passages}
-    for pd in parsed:
-        if pd.doc.doc_id not in with_text:
-            raise CorpusError(f"{pd.doc.path}: no body text to index (only headings?)")
-    return parsed, passages
 
 
 def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, policy: str,

@@ -16,6 +16,10 @@ class Encoder(Protocol):
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens the model is fed for each text as a query, prompt and special tokens included."""
+        ...
+
 
 class EncoderError(RuntimeError):
     """The embedding model cannot be loaded or used; the message says how to fix it."""

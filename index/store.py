@@ -16,7 +16,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,7 @@ class LoadedIndex:
         return self.documents[doc_id].title if self.manifest.context_header == "title" else ""
 
 
+_PASSAGE_FIELDS = tuple(f.name for f in fields(Passage))
 _FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25", "tokens.jsonl")
 
 
@@ -112,12 +113,16 @@ def write(
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_symlink():
         raise IndexStoreError(f"{target} exists and is not an index link made by `qa build`; move it away")
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{uuid.uuid4().hex[:8]}"  # unique even twice a second
+    # Sorts in publishing order (versions() keeps the newest by name): nanoseconds, then a
+    # random tail in case two writers without the lock ever meet in one nanosecond.
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000)) + f".{now % 1_000_000_000:09d}-{uuid.uuid4().hex[:8]}"
     folder = target.with_name(f"{target.name}.{stamp}")
     building = folder.with_name(folder.name + ".partial")
     building.mkdir()
     _write_jsonl(building / "documents.jsonl", (asdict(d) for d in documents))
-    _write_jsonl(building / "passages.jsonl", (asdict(p) for p in passages))
+    # field by field: dataclasses.asdict deep-copies every tuple and took 1.5 s of a 10,000-passage update
+    _write_jsonl(building / "passages.jsonl", ({f: getattr(p, f) for f in _PASSAGE_FIELDS} for p in passages))
     dense.save(building / "dense.faiss")
     np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
     keyword.save(building / "bm25")

@@ -28,6 +28,9 @@ HEAVY = {
     "uvicorn": {"api/server.py"},
     "matplotlib": {"eval/report.py"},
     "filelock": {"index/lock.py"},
+    "pypdfium2": {"corpus/formats/pdf.py"},
+    "docx": {"corpus/formats/docx.py"},
+    "lxml": {"corpus/formats/html.py"},
     "sqlite3": {"index/cache.py"},
 }
 

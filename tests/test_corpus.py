@@ -169,23 +169,23 @@ def test_bad_files_are_refused_by_name(tmp_path, content, message):
 def test_missing_and_unsupported_paths(tmp_path):
     with pytest.raises(CorpusError, match="no such file"):
         load_documents([tmp_path / "nope.md"])
-    (tmp_path / "a.pdf").write_bytes(b"%PDF")
-    with pytest.raises(CorpusError, match="unsupported file type"):
-        load_documents([tmp_path / "a.pdf"])
+    (tmp_path / "a.doc").write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(CorpusError, match=r"unsupported file type \(use .md, .txt, .pdf, .docx, .html or .htm\)"):
+        load_documents([tmp_path / "a.doc"])
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(CorpusError, match="no .md or .txt"):
+    with pytest.raises(CorpusError, match="no .md, .txt, .pdf, .docx, .html or .htm files"):
         load_documents([tmp_path / "empty_dir"])
 
 
 def test_a_folder_names_the_files_it_skips(tmp_path, caplog):
     (tmp_path / "政策.md").write_text("正文。", encoding="utf-8")
-    (tmp_path / "附件.pdf").write_bytes(b"%PDF")
+    (tmp_path / "附件.doc").write_bytes(b"\xd0\xcf\x11\xe0")
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "notes.md").write_text("不是文档。", encoding="utf-8")
     with caplog.at_level("WARNING", logger="corpus.documents"):
         docs = load_documents([tmp_path])
     assert [d.doc_id for d in docs] == ["政策"]
-    assert "skipped 1 files that are not .md or .txt: 附件.pdf" in caplog.text and "notes" not in caplog.text
+    assert "skipped 1 files that are not .md, .txt, .pdf, .docx, .html or .htm: 附件.doc" in caplog.text and "notes" not in caplog.text
 
 
 def test_links_are_followed_only_inside_the_folder(tmp_path, caplog):

@@ -200,7 +200,7 @@ def test_a_folder_of_several_documents(tmp_path, fake_encoder):
     (docs / "sub").mkdir(parents=True)
     (docs / "a.md").write_text("# 甲文\n\n## 一、总则\n\n养老保险全国统筹。失业保险省级统筹。\n", encoding="utf-8")
     (docs / "sub" / "b.txt").write_text("乙文标题\n\n医疗保障覆盖城乡。大病保险减轻负担。\n", encoding="utf-8")
-    (docs / "skip.pdf").write_bytes(b"%PDF")
+    (docs / "skip.doc").write_bytes(b"\xd0\xcf\x11\xe0")
     target = _build(tmp_path, fake_encoder, paths=(docs, DEFAULT_CORPUS))
     idx = store.load(target, fake_encoder.model_id, SplitSettings())
     assert set(idx.documents) == {"a", "b", "article"}

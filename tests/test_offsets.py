@@ -13,7 +13,8 @@ from corpus.offsets import original_span, runs_of, to_original
 from corpus.passages import SplitSettings
 from corpus.text import squash
 from corpus.tokenize import tokenize
-from index.build import build_index, plan
+from corpus.passages import plan
+from index.build import build_index
 from index.store import load
 from qa.answer import answer_extent, highlights
 from qa.service import QAService

@@ -1,0 +1,85 @@
+"""Document formats: each file's bytes become the document's text, chosen by a suffix table.
+
+Every loader returns the same value, ``Extracted``: the text that offsets index into (and
+that the service shows), the offsets where PDF pages start, and the file's own
+properties.  Headings are written as Markdown heading lines and paragraphs are separated
+by blank lines, so one structure parser (corpus.structure) serves every format.  Each
+heavy library is imported only by its own module, and only when such a file is read.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# suffix -> (kind, module under corpus.formats whose ``extract(raw, kind)`` reads it)
+FORMATS: dict[str, tuple[str, str]] = {
+    ".md": ("markdown", "plain"),
+    ".txt": ("text", "plain"),
+    ".pdf": ("pdf", "pdf"),
+    ".docx": ("docx", "docx"),
+    ".html": ("html", "html"),
+    ".htm": ("html", "html"),
+}
+SUFFIXES = tuple(FORMATS)
+NAMES = {"markdown": "Markdown", "text": "text", "pdf": "PDF", "docx": "Word (.docx)", "html": "HTML"}
+_CONTENT_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "HTML"}
+
+
+class FormatError(ValueError):
+    """The bytes cannot be read as their format; the message says why (the caller names the file)."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A file's text and what the format knew about it.
+
+    ``pages[i]`` is the offset in ``text`` where page i + 1 starts (``pages[0] == 0``),
+    empty for formats without pages; ``meta`` holds only properties the file really has.
+    """
+
+    text: str
+    kind: str
+    pages: tuple[int, ...] = ()
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+def listing(suffixes: tuple[str, ...] = SUFFIXES) -> str:
+    """'.md, .txt, … or .htm', for messages."""
+    return ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+
+
+def sniff(raw: bytes) -> str | None:
+    """What the content says it is, whatever the name says: 'pdf', 'zip', 'ole', 'html' or None."""
+    head = raw[:1024].lstrip(b"\x00\t\n\r\f \xef\xbb\xbf")
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if raw.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "ole"  # an old .doc/.xls, or an Office file encrypted with a password
+    if head[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return None
+
+
+CONTENT = {"pdf": "a PDF", "zip": "a zip archive", "ole": "an old Office (.doc/.xls) or password-protected Office file",
+           "html": "HTML", "binary": "binary data"}
+BINARY = ("pdf", "zip", "ole")  # what no text format can be
+
+
+def mismatch(kind: str, found: str | None) -> FormatError:
+    """The error for a file whose extension says ``kind`` but whose content is something else."""
+    what = f" (it is {CONTENT[found]})" if found in CONTENT else ""
+    return FormatError(f"the extension says {NAMES[kind]} but the content is not {_CONTENT_NAMES[kind]}{what}")
+
+
+def extract(path: Path, raw: bytes) -> Extracted:
+    """Read ``raw`` (the bytes of ``path``) as the format its suffix names."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise FormatError(f"unsupported file type (use {listing()})")
+    kind, module = FORMATS[suffix]
+    if not raw.strip():
+        raise FormatError("file is empty")
+    return importlib.import_module(f"{__name__}.{module}").extract(raw, kind)

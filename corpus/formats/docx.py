@@ -1,0 +1,140 @@
+"""Word (.docx), read with python-docx: paragraphs in order, heading styles as headings, tables as rows.
+
+A paragraph is a heading when its style (or a style it is based on) is Title, Subtitle
+or Heading N, in any language Word names them, or carries an outline level; it is
+written as a Markdown heading line so the structure parser makes it a section.  Each
+table row becomes one line, ``| cell | cell |``: the outer bars keep rows apart once
+cleaning has joined the lines of a block.
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import docx
+from docx.oxml.ns import qn
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
+from corpus.formats import Extracted, FormatError, mismatch, sniff
+
+_UNPACKED_MAX = 512 * 1024 * 1024  # a zip that would unpack to more is refused, not read
+_STYLE_LEVEL = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
+_TITLES = {"title": 1, "标题": 1, "subtitle": 2, "副标题": 2}
+_META = ("title", "author", "subject", "keywords")
+# A paragraph's words: its runs, also those inside hyperlinks, tracked insertions, fields and
+# content controls, but not deleted text nor a text box's (its own paragraphs, often a sidebar).
+_RUNS = ".//w:r[not(ancestor::w:del) and not(ancestor::w:moveFrom) and not(ancestor::w:txbxContent)]"
+
+
+def extract(raw: bytes, kind: str) -> Extracted:
+    _check_package(raw)
+    try:
+        document = docx.Document(io.BytesIO(raw))
+        blocks = [_block(item) for item in _items(document.element.body, document._body)]
+        meta = _meta(document.core_properties)
+    except Exception as exc:  # python-docx raises what lxml and zipfile raise, of many kinds
+        raise FormatError(f"damaged Word document: {type(exc).__name__}: {exc}") from None
+    text = "\n\n".join(b for b in blocks if b)
+    if not text.strip():
+        raise FormatError("the Word document holds no text")
+    return Extracted(text + "\n", kind, (), meta)
+
+
+def _check_package(raw: bytes) -> None:
+    found = sniff(raw)
+    if found == "ole":
+        raise FormatError("the content is an old binary Word (.doc) or a password-protected document, "
+                          "not a .docx; save it as .docx without a password")
+    if found != "zip":
+        raise mismatch("docx", found)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as package:
+            infos = package.infolist()
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise FormatError(f"corrupt or truncated .docx (a broken zip: {exc})") from None
+    if "word/document.xml" not in {i.filename for i in infos}:
+        raise FormatError("the extension says Word (.docx) but the content is not: a zip without word/document.xml")
+    if sum(i.file_size for i in infos) > _UNPACKED_MAX:
+        raise FormatError("the .docx would unpack to more than 512 MB; refused")
+
+
+def _items(element, parent):
+    """Paragraphs and tables in document order, also those inside block content controls."""
+    for child in element.iterchildren():
+        if child.tag == qn("w:p"):
+            yield Paragraph(child, parent)
+        elif child.tag == qn("w:tbl"):
+            yield Table(child, parent)
+        elif child.tag == qn("w:sdt") and child.find(qn("w:sdtContent")) is not None:
+            yield from _items(child.find(qn("w:sdtContent")), parent)
+
+
+def _text(paragraph) -> str:
+    return "".join(run.text for run in paragraph._p.xpath(_RUNS))
+
+
+def _block(item) -> str:
+    if isinstance(item, Table):
+        return "\n".join(_rows(item))
+    text = _text(item)
+    level = _heading_level(item)
+    if level:
+        words = " ".join(text.split())
+        return f"{'#' * level} {words}" if words else ""
+    lines = [line.strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)  # a soft break stays a line, never a paragraph break
+
+
+def _heading_level(paragraph) -> int:
+    """1–6 for Title/Subtitle/Heading N or an outline level (own or by style), else 0."""
+    own = _outline(paragraph._p.pPr)
+    if own is not None:
+        return own
+    style = paragraph.style
+    while style is not None:
+        name = (style.name or "").strip()
+        if name.lower() in _TITLES:
+            return _TITLES[name.lower()]
+        m = _STYLE_LEVEL.match(name)
+        if m:
+            return min(int(m.group(1)), 6)
+        outline = _outline(style.element.pPr)
+        if outline is not None:
+            return outline
+        style = style.base_style
+    return 0
+
+
+def _outline(ppr) -> int | None:
+    """The level a paragraph property's w:outlineLvl gives (0 = level 1; 9 = body text, None)."""
+    if ppr is None:
+        return None
+    found = ppr.find(qn("w:outlineLvl"))
+    if found is None:
+        return None
+    value = int(found.get(qn("w:val"), "9"))
+    return min(value + 1, 6) if value < 9 else 0
+
+
+def _rows(table) -> list[str]:
+    rows = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:  # a merged cell is listed once per column it spans
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(" ".join(_text(p) for p in cell.paragraphs).split()))
+        if any(cells):
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _meta(props) -> dict[str, str]:
+    meta = {key: str(getattr(props, key) or "").strip() for key in _META}
+    for key, attr in (("created", "created"), ("modified", "modified")):
+        value = getattr(props, attr)
+        meta[key] = value.isoformat() if value else ""
+    return {k: v for k, v in meta.items() if v}
