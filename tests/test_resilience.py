@@ -162,3 +162,36 @@ def test_bench_reports_every_figure(real_settings, tmp_path):
         assert r[key]["errors"] == 0 and r[key]["mismatches"] == 0
     assert r["ratios"]["ask_p50_over_encode_p50"] == round(r["ask_ms"]["p50"] / r["encode_ms"]["p50"], 2)
     assert 50 < r["rss_mb_warm"] < 4000 and "build" not in r
+
+
+def test_kill_9_during_an_update_loses_nothing_acknowledged(real_settings, tmp_path):
+    """`qa add` killed mid-embedding: the previous version serves, every acknowledged document is there."""
+    env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "index"), "QA_CACHE_DIR": str(tmp_path / "cache"),
+           "QA_MODELS_DIR": str(real_settings.models_dir)}
+    qa = [sys.executable, "-m", "qa.cli"]
+    (tmp_path / "care.md").write_text("# 护理保险办法\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n", encoding="utf-8")
+    acknowledged = subprocess.run([*qa, "add", str(tmp_path / "care.md"), "--quiet"], env=env,
+                                  capture_output=True, text=True, timeout=300)
+    assert acknowledged.returncode == 0 and "added care" in acknowledged.stdout, acknowledged.stderr
+    manifest = store.read_manifest(tmp_path / "index")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    article = (DEFAULT_CORPUS / "article.md").read_text(encoding="utf-8")
+    for i in range(3):  # distinct in every sentence, so embedding takes a while and nothing is cached
+        (docs / f"copy{i}.md").write_text(article.replace("。", f"（第{i}稿）。"), encoding="utf-8")
+    proc = subprocess.Popen([*qa, "add", str(docs)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + 240
+    while b"Batches" not in seen and time.time() < deadline and proc.poll() is None:
+        seen += os.read(proc.stderr.fileno(), 4096)
+    assert proc.poll() is None and b"Batches" in seen, "the update ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert store.read_manifest(tmp_path / "index") == manifest
+    index = store.load(tmp_path / "index", manifest.model.id, real_settings.split)
+    assert set(index.documents) == {"care"}
+    (tmp_path / "fund.txt").write_text("公积金通知\n\n住房公积金缴存比例为12%。\n", encoding="utf-8")
+    after = subprocess.run([*qa, "add", str(tmp_path / "fund.txt"), "--quiet"], env=env,
+                           capture_output=True, text=True, timeout=300)  # the dead writer's lock is gone
+    assert after.returncode == 0, after.stderr
+    assert {d.doc_id for d in store.read_manifest(tmp_path / "index").documents} == {"care", "fund"}
