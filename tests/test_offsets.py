@@ -92,6 +92,13 @@ def test_questions_over_awkward_text_answer_with_exact_citations(tmp_path, text,
                         settings.with_(no_answer_threshold=-1.0))
     result = service.ask(question)
     original = service.document("doc").text
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings, service=service)) as client:  # issue #12: this was a text/plain 500
+        for r in (client.post("/ask", json={"question": question}), client.get("/search", params={"q": question})):
+            assert r.status_code == 200 and r.json()["answer"]["text"] == result.answer.text
     a = result.answer
     assert a is not None and squash(original[a.start : a.end]) == squash(a.text)
     for hit in result.hits:
