@@ -63,6 +63,7 @@ def start_server(settings: Settings, env: dict[str, str] | None = None,
     """Launch `qa serve` on a free port; returns (process, port, seconds until /health answers 200)."""
     port = free_port()
     environ = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_MODELS_DIR": str(settings.models_dir),
+               "QA_CACHE_DIR": str(settings.cache_dir), "QA_DOCUMENTS_DIR": str(settings.documents_dir),
                "QA_PORT": str(port), "QA_HOST": "127.0.0.1", **(env or {})}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", *args], env=environ,

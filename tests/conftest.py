@@ -42,6 +42,9 @@ class FakeEncoder:
         self.calls += 1
         return self.encode_queries(texts)
 
+    def count_tokens(self, texts):
+        return [len(t) for t in texts]  # one token per character: exact numbers for tests
+
 
 @pytest.fixture()
 def fake_encoder() -> FakeEncoder:
@@ -64,7 +67,8 @@ def real_settings(tmp_path_factory) -> Settings:
     from index.build import build_index
     from index.models import load_encoder, prepare
 
-    settings = Settings().with_(index_dir=tmp_path_factory.mktemp("real") / "index")
+    folder = tmp_path_factory.mktemp("real")  # nothing a test does lands in the project's var/
+    settings = Settings().with_(index_dir=folder / "index", cache_dir=folder / "cache", documents_dir=folder / "uploads")
     prepare(settings.models_dir)  # no-op when `make test` already prepared it
     encoder = load_encoder(settings.model, settings.models_dir, engine="torch")
     build_index(load_documents(list(settings.corpus)), encoder, settings.split, settings.index_dir, progress=False)

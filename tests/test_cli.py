@@ -13,7 +13,8 @@ from qa.cli import main
 
 
 def _env(settings, **extra):
-    return {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_MODELS_DIR": str(settings.models_dir), **extra}
+    return {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_MODELS_DIR": str(settings.models_dir),
+            "QA_CACHE_DIR": str(settings.cache_dir), **extra}
 
 
 def test_ask_prints_answer_citation_and_passages(real_settings, monkeypatch, capsys):

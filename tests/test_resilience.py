@@ -121,29 +121,35 @@ def test_sighup_reloads_a_running_server(own_index, st_encoder):
         assert stop_server(proc) == 0
 
 
-def test_kill_9_during_a_build_leaves_the_previous_index(real_settings, tmp_path):
-    index = tmp_path / "index"
-    env = {**os.environ, "QA_INDEX_DIR": str(index), "QA_MODELS_DIR": str(real_settings.models_dir)}
-    first = subprocess.run([sys.executable, "-m", "qa.cli", "build", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    manifest = store.read_manifest(index)
+def _kill_while_embedding(command: str, tmp_path, env) -> None:
+    """Run `qa <command>` on three long new documents and SIGKILL it once embedding has visibly started."""
     docs = tmp_path / "docs"
     docs.mkdir()
     article = (DEFAULT_CORPUS / "article.md").read_text(encoding="utf-8")
-    for i in range(3):  # distinct in every sentence, so embedding takes a while and nothing dedupes
+    for i in range(3):  # distinct in every sentence, so embedding takes a while and nothing dedupes or is cached
         (docs / f"copy{i}.md").write_text(article.replace("。", f"（第{i}稿）。"), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "build", str(docs)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", command, str(docs)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # The progress bar appears when embedding starts: kill there, mid-build, not after a guess of time.
+    # The progress bar appears when embedding starts: kill there, mid-change, not after a guess of time.
     seen = b""
     deadline = time.time() + 240
     while b"Batches" not in seen and time.time() < deadline and proc.poll() is None:
         seen += os.read(proc.stderr.fileno(), 4096)
-    assert proc.poll() is None and b"Batches" in seen, "the build ended before it could be killed"
+    assert proc.poll() is None and b"Batches" in seen, f"qa {command} ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def test_kill_9_during_a_build_leaves_the_previous_index(real_settings, tmp_path):
+    index = tmp_path / "index"
+    env = {**os.environ, "QA_INDEX_DIR": str(index), "QA_MODELS_DIR": str(real_settings.models_dir),
+           "QA_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-m", "qa.cli", "build", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    manifest = store.read_manifest(index)
+    _kill_while_embedding("build", tmp_path, env)
     assert store.read_manifest(index) == manifest
-    store.load(index, manifest["model"]["id"], real_settings.split)
+    store.load(index, manifest.model.id, real_settings.split)
 
 
 def test_bench_reports_every_figure(real_settings, tmp_path):
@@ -174,19 +180,7 @@ def test_kill_9_during_an_update_loses_nothing_acknowledged(real_settings, tmp_p
                                   capture_output=True, text=True, timeout=300)
     assert acknowledged.returncode == 0 and "added care" in acknowledged.stdout, acknowledged.stderr
     manifest = store.read_manifest(tmp_path / "index")
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    article = (DEFAULT_CORPUS / "article.md").read_text(encoding="utf-8")
-    for i in range(3):  # distinct in every sentence, so embedding takes a while and nothing is cached
-        (docs / f"copy{i}.md").write_text(article.replace("。", f"（第{i}稿）。"), encoding="utf-8")
-    proc = subprocess.Popen([*qa, "add", str(docs)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen = b""
-    deadline = time.time() + 240
-    while b"Batches" not in seen and time.time() < deadline and proc.poll() is None:
-        seen += os.read(proc.stderr.fileno(), 4096)
-    assert proc.poll() is None and b"Batches" in seen, "the update ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_while_embedding("add", tmp_path, env)
     assert store.read_manifest(tmp_path / "index") == manifest
     index = store.load(tmp_path / "index", manifest.model.id, real_settings.split)
     assert set(index.documents) == {"care"}
