@@ -248,3 +248,223 @@ def test_errors_say_what_went_wrong(watched_page):
     page.fill("#question", "𠀀" * 501)
     assert not page.eval_on_selector("#question", "el => el.validity.valid")
     assert page.evaluate("window.__csp") == []
+
+
+# --- the documents panel: upload, list, cite by page, replace, remove ----------------------
+
+ADMIN_TOKEN = "t0ken"
+FIXTURES = Path(__file__).with_name("fixtures")
+NOTES_MD = "# 图书馆开放时间\n\n一、开放安排\n\n本馆周一至周五上午九点开放，晚上九点闭馆。周末开放时间为上午十点至下午五点。\n"
+GARDEN_MD = "# 社区花园公约\n\n一、浇水\n\n每户每周轮流浇水一次，雨天不浇。\n"
+GARDEN_V2_MD = "# 社区花园公约（修订）\n\n一、浇水\n\n每户每周轮流浇水两次，雨天不浇。\n\n二、工具\n\n工具用后放回小屋。\n"
+PDF_QUESTION = "2025年失业保险参保人数是多少？"
+
+
+@pytest.fixture(scope="module")
+def admin_server(real_settings, tmp_path_factory):
+    """The real app with an admin token, over an index of its own (one small note), so uploads
+    and removals never touch the session's shared index."""
+    from api.app import create_app
+    from corpus.documents import load_documents
+    from qa import updates
+    from qa.loading import update_encoder
+
+    tmp = tmp_path_factory.mktemp("admin")
+    (tmp / "docs").mkdir()
+    (tmp / "docs" / "notes.md").write_text(NOTES_MD, encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp / "index", cache_dir=tmp / "cache", documents_dir=tmp / "uploads",
+                                   admin_token=ADMIN_TOKEN)
+    updates.apply(settings, add=load_documents([tmp / "docs"]), encoder=update_encoder(settings))
+    with serving(with_csp(create_app(settings))) as url:
+        yield url
+
+
+def _watched(browser, url: str):
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.add_init_script(WATCH_CSP)
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text} {m.location}"))
+    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+    page.goto(url + "/")
+    page.wait_for_selector("#index-info:has-text('段落')")
+    return page
+
+
+@pytest.fixture()
+def admin_page(browser, admin_server):
+    page = _watched(browser, admin_server)
+    yield page
+    page.close()
+
+
+def _open_panel(page) -> None:
+    page.click("#docs-toggle")
+    page.wait_for_selector("#docs-list tr[data-id='notes']")
+
+
+def _no_problems_but_refusals(page, refusals: list[str]) -> None:
+    """No CSP violation, no script error; Chromium logs each refused request, and only those are expected."""
+    assert page.evaluate("window.__csp") == []
+    assert [p.split(" {")[0] for p in page.problems] == [
+        f"console: Failed to load resource: the server responded with a status of {r}" for r in refusals]
+
+
+def _md(name: str, text: str) -> dict:
+    return {"name": name, "mimeType": "text/markdown", "buffer": text.encode()}
+
+
+def test_documents_panel_uploads_a_pdf_cites_its_pages_and_removes_it(admin_page, admin_server):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    page = admin_page
+    status = page.locator("#docs-status")
+    _open_panel(page)
+    row = page.locator("#docs-list tr[data-id='notes']")
+    expect(row.locator(".kind")).to_have_text("Markdown")
+    expect(row.locator(".pages")).to_have_text("—")
+
+    # no token, a wrong token (the API's 403 detail), a file it cannot index (its 422 detail)
+    page.set_input_files("#upload-input", files=[_md("wrong.md", GARDEN_MD)])
+    expect(status).to_have_class("status error")
+    expect(status).to_contain_text("请先填写管理员令牌")
+    forbidden = httpx.post(admin_server + "/documents", files={"files": ("wrong.md", GARDEN_MD.encode())})
+    assert forbidden.status_code == 403
+    page.fill("#admin-token", "n0pe")
+    page.set_input_files("#upload-input", files=[_md("wrong.md", GARDEN_MD)])
+    expect(status).to_contain_text(forbidden.json()["detail"])
+    expect(status).to_have_class("status error")
+    assert "管理员令牌" in status.inner_text() and "403" in status.inner_text()
+    page.fill("#admin-token", ADMIN_TOKEN)
+    scanned = FIXTURES / "scanned.pdf"
+    refused = httpx.post(admin_server + "/documents", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                         files={"files": (scanned.name, scanned.read_bytes())})
+    assert refused.status_code == 422 and "scanned.pdf" in refused.json()["detail"]
+    page.set_input_files("#upload-input", str(scanned))
+    expect(status).to_contain_text(refused.json()["detail"])
+    expect(status).to_have_class("status error")
+    _screenshot(page, "documents_refused")
+    assert page.locator("#docs-list tr[data-id]").count() == 1
+
+    # the PDF: uploaded with progress, then indexed (tens of seconds on two cores)
+    page.set_input_files("#upload-input", str(FIXTURES / "article.pdf"))
+    expect(page.locator("#docs-message")).to_contain_text("正在建立索引", timeout=60_000)
+    expect(status).to_have_class("status ok", timeout=300_000)
+    expect(status).to_contain_text("已添加 article")
+    listed = {d["doc_id"]: d for d in httpx.get(admin_server + "/documents").json()}
+    pdf = listed["article"]
+    assert pdf["kind"] == "pdf" and pdf["pages"] >= 3
+    row = page.locator("#docs-list tr[data-id='article']")
+    expect(row.locator(".kind")).to_have_text("PDF")
+    expect(row.locator(".pages")).to_have_text(str(pdf["pages"]))
+    expect(row.locator(".passages")).to_have_text(str(pdf["passages"]))
+    expect(page.locator("#index-info")).to_contain_text("2 篇文档")
+    # the token stays in this tab: never a cookie, never localStorage
+    assert page.evaluate("[document.cookie, localStorage.length, sessionStorage.getItem('qa.adminToken')]") == [
+        "", 0, ADMIN_TOKEN]
+    assert page.context.cookies() == []
+    _screenshot(page, "documents_panel")
+
+    # a question answered from the PDF shows the page, as the API gives it
+    api = httpx.post(admin_server + "/ask", json={"question": PDF_QUESTION, "top_k": 5}).json()
+    a = api["answer"]
+    assert api["answerable"] and a["doc_id"] == "article" and isinstance(a["page"], int)
+    _ask(page, PDF_QUESTION)
+    answer = page.wait_for_selector("#answer")
+    assert "2.49亿人" in answer.inner_text()
+    assert page.inner_text("#answer-page") == f"第 {a['page']} 页"
+    for p in api["passages"]:
+        label = page.locator(f".passage-card[data-id='{p['id']}'] .section .page")
+        if p["pages"]:
+            lo, hi = min(p["pages"]), max(p["pages"])
+            expect(label).to_have_text(f"第 {lo} 页" if lo == hi else f"第 {lo}–{hi} 页")
+        else:
+            expect(label).to_have_count(0)
+    _screenshot(page, "results_pdf_pages")
+
+    # the document view marks where each page starts, without changing the text the offsets count
+    page.click("#answer-citation")
+    cited = page.wait_for_selector("#cited")
+    text = httpx.get(admin_server + "/documents/article").json()["text"]
+    assert cited.text_content() == text[a["start"]:a["end"]]
+    assert page.text_content("#doc-view pre") == text
+    assert page.eval_on_selector_all("#doc-view .page-break", "ms => ms.map(m => m.dataset.label)") == [
+        f"第 {n} 页" for n in range(1, pdf["pages"] + 1)]
+    page_of_cited = page.evaluate("""() => {
+        const cited = document.querySelector('#cited');
+        const before = [...document.querySelectorAll('.page-break')]
+            .filter(m => m.compareDocumentPosition(cited) & Node.DOCUMENT_POSITION_FOLLOWING);
+        return +before[before.length - 1].dataset.page; }""")
+    assert page_of_cited == a["page"]
+    _screenshot(page, "document_pdf_pages")
+    page.click("a.back")
+    page.wait_for_selector("#results:not(.hidden)")
+
+    # remove: cancelling keeps it; confirming removes it from the list and the API
+    page.click("#docs-list tr[data-id='article'] .remove")
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    expect(page.locator("#confirm-text")).to_contain_text("article")
+    _screenshot(page, "documents_confirm")
+    page.click("#confirm-cancel")
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    expect(row).to_have_count(1)
+    page.click("#docs-list tr[data-id='article'] .remove")
+    page.click("#confirm-ok")
+    expect(status).to_contain_text("已删除 article", timeout=120_000)
+    expect(row).to_have_count(0)
+    expect(page.locator("#docs-list tr[data-id='notes']")).to_have_count(1)
+    assert [d["doc_id"] for d in httpx.get(admin_server + "/documents").json()] == ["notes"]
+    expect(page.locator("#index-info")).to_contain_text("1 篇文档")
+    _no_problems_but_refusals(page, ["403 (Forbidden)", "422 (Unprocessable Entity)"])
+
+
+def test_documents_panel_takes_a_dropped_file_and_replaces_it(admin_page, admin_server, browser):
+    expect = pytest.importorskip("playwright.sync_api").expect
+    page = admin_page
+    status = page.locator("#docs-status")
+    _open_panel(page)
+    page.fill("#admin-token", ADMIN_TOKEN)
+
+    # too many files at once: the API's 413 detail names the limit
+    page.set_input_files("#upload-input", files=[_md(f"n{i}.md", GARDEN_MD) for i in range(21)])
+    expect(status).to_have_class("status error")
+    expect(status).to_contain_text("21 files in one request; the limit is 20")
+    assert "文件太大或太多" in status.inner_text() and "413" in status.inner_text()
+
+    # dropped onto the panel
+    drop = page.evaluate_handle("""([name, text]) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], name, {type: 'text/markdown'}));
+        return dt; }""", ["garden.md", GARDEN_MD])
+    page.dispatch_event("#drop-zone", "dragover", {"dataTransfer": drop})
+    expect(page.locator("#docs-panel")).to_have_class("card dragging")
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": drop})
+    expect(status).to_contain_text("已添加 garden", timeout=120_000)
+    row = page.locator("#docs-list tr[data-id='garden']")
+    expect(row.locator(".title a")).to_have_text("社区花园公约")
+    expect(page.locator("#docs-panel")).to_have_class("card")
+
+    # the token survives a reload of this tab, and is not there in another tab
+    page.reload()
+    page.wait_for_selector("#index-info:has-text('段落')")
+    assert page.input_value("#admin-token") == ADMIN_TOKEN
+    other = browser.new_page()
+    other.goto(admin_server + "/")
+    assert other.input_value("#admin-token") == ""
+    other.close()
+
+    # replaced through its own file picker: same id, new content
+    _open_panel(page)
+    with page.expect_file_chooser() as chooser:
+        page.click("#docs-list tr[data-id='garden'] .replace")
+    chooser.value.set_files(files=[_md("garden-v2.md", GARDEN_V2_MD)])
+    expect(status).to_contain_text("已替换 garden", timeout=120_000)
+    expect(row.locator(".title a")).to_have_text("社区花园公约（修订）")
+    detail = httpx.get(admin_server + "/documents/garden").json()
+    assert detail["text"] == GARDEN_V2_MD
+    expect(row.locator(".passages")).to_have_text(str(detail["passages"]))
+
+    page.click("#docs-list tr[data-id='garden'] .remove")
+    page.click("#confirm-ok")
+    expect(status).to_contain_text("已删除 garden", timeout=120_000)
+    expect(row).to_have_count(0)
+    _no_problems_but_refusals(page, ["413 (Request Entity Too Large)"])

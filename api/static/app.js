@@ -88,20 +88,31 @@ function marked(text, highlights) {
 
 function docLink(docId, start, end) { return `#/doc/${encodeURIComponent(docId)}/${start}/${end}`; }
 
+// "第 3 页" or "第 3–4 页" for a span of a paged document (PDF); "" when it has no pages.
+function pageLabel(item) {
+  const pages = (Array.isArray(item.pages) ? item.pages : []).filter(Number.isInteger);
+  if (!pages.length && Number.isInteger(item.page)) pages.push(item.page);
+  if (!pages.length) return "";
+  const first = Math.min(...pages), last = Math.max(...pages);
+  return first === last ? `第 ${first} 页` : `第 ${first}–${last} 页`;
+}
+
 function renderResult(r) {
   let html = "";
   if (r.answerable && r.answer) {
     const a = r.answer;
-    html += `<div class="card answer" id="answer"><div class="text">${esc(a.text)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文">[1]</a></div>
-      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")} · 字符 ${a.start}–${a.end}</div></div>`;
+    const page = pageLabel(a);
+    html += `<div class="card answer" id="answer"><div class="text">${esc(a.text)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
+      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""} · 字符 ${a.start}–${a.end}</div></div>`;
   } else {
     // The service's reason is English for API clients; a reader of this page gets it in Chinese, the detail on hover.
     html += `<div class="card noanswer" id="no-answer"><strong>未找到答案。</strong> <span class="meta" title="${esc(r.reason)}">没有段落足够好地回答这个问题（置信度 ${r.confidence.toFixed(3)}）。</span><div class="meta">以下是最接近的段落，仅供参考。</div></div>`;
   }
   r.passages.forEach((p, n) => {
     const s = p.scores;
+    const page = pageLabel(p);
     html += `<div class="card passage-card" data-id="${esc(p.id)}">
-      <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}</div>
+      <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}${page ? ` <span class="page">${page}</span>` : ""}</div>
       <div class="passage-text">${marked(p.text, p.highlights)}</div>
       <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}</div>
       <div class="scores">score ${p.score.toFixed(3)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)}</div>
@@ -136,15 +147,38 @@ async function ask(question) {
   }
 }
 
+const KINDS = { markdown: "Markdown", text: "纯文本", pdf: "PDF", docx: "Word", html: "HTML" };
+const kindName = (kind) => KINDS[kind] || kind || "未知";
+
+// The document's text with the cited span [a, b) in <mark id="cited"> and an empty marker
+// element where each page starts. The marker's label "第 N 页" is drawn by CSS from its
+// data-label, so the <pre>'s text stays exactly the document's: every offset still holds.
+function documentHtml(chars, a, b, pageStarts) {
+  const n = chars.length;
+  const pageAt = new Map();
+  (pageStarts || []).forEach((at, i) => {
+    if (Number.isInteger(at) && at >= 0 && at <= n && !pageAt.has(at)) pageAt.set(at, i + 1);
+  });
+  const cuts = [...new Set([0, a, b, n, ...pageAt.keys()])].sort((x, y) => x - y);
+  let html = "";
+  cuts.forEach((at, k) => {
+    if (at === b && a !== b) html += "</mark>";
+    if (pageAt.has(at)) html += `<span class="page-break" data-page="${pageAt.get(at)}" data-label="第 ${pageAt.get(at)} 页"></span>`;
+    if (at === a) html += `<mark class="cited" id="cited">` + (a === b ? "</mark>" : "");
+    if (k + 1 < cuts.length) html += esc(chars.slice(at, cuts[k + 1]).join(""));
+  });
+  return html;
+}
+
 async function showDocument(docId, start, end) {
   const view = $("#doc-view");
   try {
     const doc = await api(`/documents/${encodeURIComponent(docId)}`);
     const chars = codePoints(doc.text);
     const [a, b] = span(start, end, chars.length);
-    const part = (i, j) => esc(chars.slice(i, j).join(""));
+    const about = [kindName(doc.kind), doc.pages ? `${doc.pages} 页` : "", `${chars.length} 字`].filter(Boolean).join(" · ");
     view.innerHTML = `<a class="back" href="#">← 返回结果</a><h2>${esc(doc.title)}</h2>
-      <pre>${part(0, a)}<mark class="cited" id="cited">${part(a, b)}</mark>${part(b, chars.length)}</pre>`;
+      <p class="meta">${esc(about)}</p><pre>${documentHtml(chars, a, b, doc.page_starts)}</pre>`;
   } catch (e) {
     showError(pageFailure(`无法显示文档 ${docId}`, e));
     return;
@@ -176,7 +210,10 @@ $("#ask-form").addEventListener("submit", (e) => {
   ask(q);
 });
 window.addEventListener("hashchange", route);
-api("/health").then((h) => {
-  $("#index-info").textContent = `${h.documents} 篇文档 · ${h.passages} 个段落 · 模型 ${h.model}`;
-}).catch((e) => { $("#index-info").textContent = `服务未就绪：${pageFailure("无法读取服务状态", e)}`; });
+function loadHealth() {
+  return api("/health").then((h) => {
+    $("#index-info").textContent = `${h.documents} 篇文档 · ${h.passages} 个段落 · 模型 ${h.model}`;
+  }).catch((e) => { $("#index-info").textContent = `服务未就绪：${pageFailure("无法读取服务状态", e)}`; });
+}
+loadHealth();
 route();
