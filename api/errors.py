@@ -59,6 +59,18 @@ def body_message(cause: BaseException | None) -> str:
     return "request body could not be read as JSON"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (GET implies HEAD, as Starlette serves it)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";")[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -71,8 +83,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"detail": validation_message(exc, request.headers.get("content-type"))}, 422)
 
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse the body
-            return JSONResponse({"detail": body_message(exc.__cause__)}, 422)
+        if exc.status_code == 400:  # FastAPI or Starlette could not parse the body (JSON or multipart)
+            detail = body_message(exc.__cause__) if exc.__cause__ is not None else f"request body could not be read: {exc.detail}"
+            return JSONResponse({"detail": detail}, 422)
+        if exc.status_code == 405:  # Starlette names only the first route of the path; a path may have several
+            allowed = allowed_methods(request)
+            return JSONResponse({"detail": f"{request.method} is not allowed here; use {', '.join(allowed)}"}, 405,
+                                headers={"Allow": ", ".join(allowed)})
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     def domain(status: int, headers: dict[str, str] | None):

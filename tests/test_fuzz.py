@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,9 @@ from qa.settings import Settings  # noqa: E402
 
 # The schema needs no index (read from the app object, no request, no lifespan); the
 # session's service is attached before the first request.
-APP = create_app(Settings().with_(admin_token="fuzz-token"))
+_HOME = Path(tempfile.mkdtemp(prefix="qa-fuzz-"))  # nothing the fuzzer sends can touch the project's var/
+APP = create_app(Settings().with_(admin_token="fuzz-token", index_dir=_HOME / "index", cache_dir=_HOME / "cache",
+                                  documents_dir=_HOME / "uploads", watch_s=0))
 schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP
 
