@@ -142,6 +142,7 @@ class DocumentSummary(BaseModel):
     kind: str = Field(description="markdown, text, pdf, docx or html")
     pages: int = Field(description="pages of a paged document (PDF); 0 otherwise")
     page_starts: list[int] = Field(description="offset in text where each page starts (paged documents)")
+    added_at: str = Field(description="when this version of the document was indexed (ISO 8601)")
 
 
 class DocumentDetail(DocumentSummary):

@@ -5,7 +5,7 @@ import logging
 import platform
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -74,6 +74,7 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
     sentences = [with_header(h, p.text[s:e]) for h, p in zip(headers, passages) for s, e in p.sentences]
     sentence_vectors = encode_unique(encoder, sentences, progress, cache)
     tokens = [tuple(tokenize(with_header(h, p.text))) for h, p in zip(headers, passages)]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     of_doc: dict[str, list[Passage]] = {}
     for p in passages:  # make_passages keeps each document's passages together, in document order
         of_doc.setdefault(p.doc_id, []).append(p)
@@ -84,7 +85,7 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
         doc = pd.doc
         record = store.DocumentRecord(
             doc.doc_id, str(Path(doc.path).absolute()), pd.title, pd.parsed.author, pd.parsed.sections,
-            doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta)
+            doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta, added_at=now)
         parts.append(store.Part(record, tuple(mine), vectors[row : row + n], sentence_vectors[srow : srow + ns],
                           tuple(tokens[row : row + n])))
         row, srow = row + n, srow + ns
@@ -160,6 +161,8 @@ def update_index(
     if policy == current.manifest.context_header:
         parts = store.parts_of(current, kept)
     else:
-        parts = embed([current.documents[d].as_document() for d in kept], encoder, split, policy, progress, cache)
+        parts = [replace(part, record=replace(part.record, added_at=current.documents[part.record.doc_id].added_at))
+                 for part in embed([current.documents[d].as_document() for d in kept], encoder, split, policy,
+                                   progress, cache)]
     parts += embed(list(add), encoder, split, policy, progress, cache)
     return publish(target, parts, encoder, split, policy, started)

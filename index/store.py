@@ -49,6 +49,7 @@ class DocumentRecord:
     kind: str = "markdown"
     pages: tuple[int, ...] = ()  # where each page starts in ``text`` (paged formats)
     meta: tuple[tuple[str, str], ...] = ()  # file properties: title, author, …
+    added_at: str = ""  # when this content was indexed (kept while the document is unchanged)
 
     def as_document(self) -> Document:
         """The source document as it was read, to parse and embed again."""

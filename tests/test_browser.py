@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -357,6 +358,7 @@ def test_documents_panel_uploads_a_pdf_cites_its_pages_and_removes_it(admin_page
     expect(row.locator(".kind")).to_have_text("PDF")
     expect(row.locator(".pages")).to_have_text(str(pdf["pages"]))
     expect(row.locator(".passages")).to_have_text(str(pdf["passages"]))
+    expect(row.locator(".added")).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$"))
     expect(page.locator("#index-info")).to_contain_text("2 篇文档")
     # the token stays in this tab: never a cookie, never localStorage
     assert page.evaluate("[document.cookie, localStorage.length, sessionStorage.getItem('qa.adminToken')]") == [

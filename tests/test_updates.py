@@ -84,6 +84,8 @@ def test_replacing_and_removing(setup):
     assert change.replaced == ("care",) and change.manifest.build_id != first
     assert all("社会保障" not in t for t in encoder.seen)  # the article was not embedded again
     assert "900元" in _load(settings).documents["care"].text
+    index = _load(settings)
+    assert index.documents["care"].added_at >= index.documents["article"].added_at != ""
     change = updates.apply(settings, remove=["care"], encoder=encoder)
     assert change.removed == ("care",) and set(_load(settings).documents) == {"article"}
     with pytest.raises(IndexStoreError, match="no document with id 'nope'"):
@@ -106,11 +108,14 @@ def test_one_document_to_several_embeds_again_under_titles(setup, tmp_path):
     settings, docs = setup
     updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=FakeEncoder())
     assert store.read_manifest(settings.index_dir).context_header == "none"
+    added = _load(settings).documents["care"].added_at
     updates.apply(settings, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
+    assert _load(settings).documents["care"].added_at == added  # embedded again, but its content is as old as before
     fresh = settings.with_(index_dir=tmp_path / "fresh", cache_dir=tmp_path / "fresh-cache")
     updates.build(load_documents([docs / "care.md", DEFAULT_CORPUS]), fresh, FakeEncoder(), False)
     assert _load(settings).manifest.context_header == "title"
-    _same_index(_load(settings), _load(fresh))
+    a, b = _load(settings), _load(fresh)
+    _same_index(a, b)
 
 
 def test_a_rebuild_of_known_text_embeds_nothing(setup):

@@ -69,14 +69,24 @@ function setBusy(on) {
   document.querySelectorAll("#docs-panel button, #docs-panel input[type=file]").forEach((el) => { el.disabled = on; });
 }
 
+// "2026-11-29T05:12:03+0000" → "2026-11-29 05:12" in the reader's own time zone
+function addedText(iso) {
+  if (!iso) return "—";
+  const when = new Date(iso.replace(/([+-]\d\d)(\d\d)$/, "$1:$2"));
+  if (isNaN(when)) return iso;
+  const two = (n) => String(n).padStart(2, "0");
+  return `${when.getFullYear()}-${two(when.getMonth() + 1)}-${two(when.getDate())} ${two(when.getHours())}:${two(when.getMinutes())}`;
+}
+
 function listHtml(docs) {
-  if (!docs.length) return `<tr><td colspan="6" class="meta">还没有文档</td></tr>`;
+  if (!docs.length) return `<tr><td colspan="7" class="meta">还没有文档</td></tr>`;
   return docs.map((d) => `<tr data-id="${esc(d.doc_id)}">
       <td class="title"><a href="${docLink(d.doc_id, 0, 0)}">${esc(d.title || d.doc_id)}</a><div class="meta">${esc(d.doc_id)}</div></td>
       <td class="kind">${esc(kindName(d.kind))}</td>
       <td class="num pages">${d.pages ? d.pages : "—"}</td>
       <td class="num passages">${d.passages}</td>
       <td class="num chars">${d.chars}</td>
+      <td class="added">${esc(addedText(d.added_at))}</td>
       <td class="doc-actions"><button type="button" class="secondary small replace">替换</button>
         <button type="button" class="danger small remove">删除</button></td>
     </tr>`).join("");
@@ -89,7 +99,7 @@ async function loadDocuments() {
     body.innerHTML = listHtml(docs);
     $("#docs-list").dataset.count = String(docs.length);
   } catch (e) {
-    body.innerHTML = `<tr><td colspan="6" class="error-text">无法读取文档列表：${esc(pageFailure("页面无法显示文档列表", e))}</td></tr>`;
+    body.innerHTML = `<tr><td colspan="7" class="error-text">无法读取文档列表：${esc(pageFailure("页面无法显示文档列表", e))}</td></tr>`;
   }
   setBusy(busy);  // new rows' buttons follow the panel's state
 }
