@@ -189,3 +189,23 @@ def test_kill_9_during_an_update_loses_nothing_acknowledged(real_settings, tmp_p
                            capture_output=True, text=True, timeout=300)  # the dead writer's lock is gone
     assert after.returncode == 0, after.stderr
     assert {d.doc_id for d in store.read_manifest(tmp_path / "index").documents} == {"care", "fund"}
+
+
+@pytest.mark.parametrize("manifest", ['{"format_version": 2}', "[1]"])
+def test_a_damaged_manifest_is_one_line_for_serve_and_a_plain_409_for_reload(own_index, service, manifest):
+    """Issue #12: these gave a 20-line `KeyError: 'files'` traceback and a 409 saying only 'files'."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    (own_index.index_dir / "manifest.json").write_text(manifest, encoding="utf-8")
+    with TestClient(create_app(own_index.with_(admin_token=TOKEN, watch_s=0), service=service)) as c:
+        r = c.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 409 and "manifest.json is damaged" in r.json()["detail"]
+        assert "rebuild it with `qa build`" in r.json()["detail"]
+        assert c.post("/ask", json={"question": "四防是什么？"}).status_code == 200  # still serving
+    env = {**os.environ, "QA_INDEX_DIR": str(own_index.index_dir), "QA_MODELS_DIR": str(own_index.models_dir)}
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "serve", "--port", "0"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 2 and len(lines) == 1 and "manifest.json is damaged" in lines[0] and "qa build" in lines[0]
