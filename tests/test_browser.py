@@ -146,14 +146,7 @@ def names_server(tmp_path_factory):
 @pytest.fixture()
 def watched_page(browser, names_server):
     """A fresh page on the non-BMP server that records CSP violations, console errors and page errors."""
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
-    page.add_init_script(WATCH_CSP)
-    page.problems = []
-    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text} {m.location}"))
-    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
-    page.goto(names_server + "/")
-    page.wait_for_selector("#index-info:has-text('段落')")
+    page = _watched(browser, names_server)
     yield page
     page.close()
 
@@ -281,6 +274,7 @@ def admin_server(real_settings, tmp_path_factory):
 
 
 def _watched(browser, url: str):
+    """A fresh page at ``url`` that records CSP violations, console errors and page errors."""
     page = browser.new_page()
     page.set_default_timeout(30_000)
     page.add_init_script(WATCH_CSP)
