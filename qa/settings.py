@@ -40,6 +40,7 @@ class Settings:
     admin_token: str = field(default="", repr=False)  # enables /admin/* when set
     cors_origins: tuple[str, ...] = ()  # no CORS unless configured (comma-separated)
     log_format: str = "text"  # text | json
+    queue_deadline_s: float = 2.0  # a question that waits longer for the encoder is answered 503 (qa/batching.py)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # keys for the data endpoints (comma-separated)
     max_connections: int = 200  # beyond it a request gets 503 at once
     header_timeout_s: float = 10.0  # from connecting (or the end of the last response) to the end of the headers
@@ -76,6 +77,8 @@ def _check(s: Settings) -> None:
         raise bad("lexical_weight", "must be between 0 and 1")
     if not -1.0 <= s.no_answer_threshold <= 1.0:
         raise bad("no_answer_threshold", "must be between -1 and 1 (a cosine-like score)")
+    if not 0 < s.queue_deadline_s <= 60:
+        raise bad("queue_deadline_s", "must be more than 0 and at most 60 seconds")
     if not 0 <= s.port <= 65535:
         raise bad("port", "must be a TCP port, 0 to 65535")
     if s.max_upload_bytes < 1 or s.max_upload_files < 1 or s.max_upload_request_bytes < s.max_upload_bytes:
