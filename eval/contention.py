@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from eval.serving import Client
@@ -14,11 +13,6 @@ from eval.timing import QUESTIONS, summary
 from qa.batching import LONG_TOKENS, MAX_QUESTION_TOKENS
 
 FLOOD_CHARS = 500  # the API's character limit
-
-
-def drain(stream) -> None:
-    """Keep reading a server's piped stderr: once the pipe is full, its next log line blocks every request."""
-    threading.Thread(target=lambda: stream.read(), name="drain-stderr", daemon=True).start()
 
 
 def longest_accepted(port: int, char: str = "社", limit: int = FLOOD_CHARS) -> int:

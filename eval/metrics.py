@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 KS = (1, 3, 5, 10)
@@ -87,3 +88,69 @@ def best_threshold(answerable_conf: Sequence[float], unanswerable_conf: Sequence
         if kept + refused > best_score:
             best, best_score = t, kept + refused
     return round(best, 4)
+
+
+# CMRC 2018's official evaluation (cmrc2018_evaluate.py, v5): these characters are
+# dropped before comparing.  The list is the script's own, quirks included: ASCII
+# '.', ',', '(' and the opening quotes ‘ 「 are not in it, and '……' never matches.
+_CMRC_PUNCT = frozenset(
+    ["-", ":", "_", "*", "^", "/", "\\", "~", "`", "+", "=", "，", "。", "：", "？", "！", "“", "”",
+     "；", "’", "《", "》", "……", "·", "、", "「", "」", "（", "）", "－", "～", "『", "』"]
+)
+_CMRC_HAN = re.compile(r"[\u4e00-\u9fa5]")
+# Stands in for nltk.word_tokenize on the non-Han runs: words and decimal numbers
+# whole, any other non-space character alone.
+_CMRC_WORD = re.compile(r"\d+(?:[.,]\d+)+|\w+|[^\w\s]")
+
+
+def _cmrc_segments(text: str) -> list[str]:
+    """Han characters one by one, other runs as words; punctuation and whitespace dropped."""
+    segments: list[str] = []
+    run = ""
+    for ch in str(text).lower().strip():
+        if ch in _CMRC_PUNCT:
+            continue  # the script skips it without ending the current run
+        if _CMRC_HAN.match(ch):
+            segments.extend(_CMRC_WORD.findall(run))
+            run = ""
+            segments.append(ch)
+        else:
+            run += ch
+    segments.extend(_CMRC_WORD.findall(run))
+    return segments
+
+
+def _longest_common_run(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common contiguous run of segments (the script's find_lcs)."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
+
+
+def cmrc_f1(prediction: str, golds: Sequence[str]) -> float:
+    """CMRC 2018 F1: precision and recall of the longest common run of segments, best gold."""
+    pred = _cmrc_segments(prediction)
+    best = 0.0
+    for gold in golds:
+        ans = _cmrc_segments(gold)
+        common = _longest_common_run(ans, pred)
+        if common:
+            p, r = common / len(pred), common / len(ans)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def cmrc_em(prediction: str, golds: Sequence[str]) -> float:
+    """CMRC 2018 exact match: 1.0 when the prediction equals a gold answer without punctuation."""
+    pred = _cmrc_strip(prediction)
+    return 1.0 if any(_cmrc_strip(g) == pred for g in golds) else 0.0
+
+
+def _cmrc_strip(text: str) -> str:
+    return "".join(ch for ch in str(text).lower().strip() if ch not in _CMRC_PUNCT)

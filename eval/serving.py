@@ -1,12 +1,14 @@
 """A real `qa serve` process on loopback, and a keep-alive client: for `qa bench` and the tests."""
 from __future__ import annotations
 
+import collections
 import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,10 +70,15 @@ def start_server(settings: Settings, env: dict[str, str] | None = None,
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", *args], env=environ,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Read its log as it comes: a full pipe would block the server at its next log line.
+    tail: collections.deque[bytes] = collections.deque(maxlen=20)
+    reader = threading.Thread(target=lambda: tail.extend(proc.stderr), name="qa-serve-stderr", daemon=True)
+    reader.start()
     deadline = started + READY_TIMEOUT_S
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("qa serve exited: " + proc.stderr.read().decode(errors="replace")[-500:])
+            reader.join(timeout=5)
+            raise RuntimeError("qa serve exited: " + b"".join(tail).decode(errors="replace")[-500:])
         status, _ = Client(port, timeout=5).get("/health")
         if status == 200:
             return proc, port, round(time.perf_counter() - started, 2)
