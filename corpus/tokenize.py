@@ -20,6 +20,7 @@ _MAGNITUDE = r"(?:多|余)?(?:万亿|亿|万|千|百)"
 _UNIT = r"(?:%|％|‰|元|年|月|日|号|项|个|次|倍|岁|人次|人|分钟|公里|小时|天)"
 NUMBER_RE = re.compile(rf"{_NUMBER}(?:{_MAGNITUDE}|{_UNIT})?")
 _WORD_RE = re.compile(r"[\w]", re.UNICODE)
+_HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 STOPWORDS = frozenset(
     """的 了 是 在 和 与 及 或 等 也 都 就 而 并 被 把 对 从 向 为 以 于 之 其 这 那 这些 那些 该 此
@@ -79,3 +80,36 @@ def bigrams(text: str) -> frozenset[str]:
     """
     chars = "".join(ch for ch in text.lower() if _WORD_RE.match(ch))
     return frozenset(chars[i : i + 2] for i in range(len(chars) - 1))
+
+
+def pos_words(text: str) -> list[tuple[str, str]]:
+    """``text`` cut into jieba words with their part-of-speech tags (ns place, nr person, m numeral …).
+
+    The words are the ones ``tokenize`` cuts (same tokenizer, same dictionary) and cover
+    ``text`` exactly, in order, so their lengths give offsets.  A dictionary word takes
+    jieba.posseg's tag; any other word is tagged by jieba.posseg on its own, once.
+    """
+    return [(word, _pos_tag(word)) for word in _jieba().cut(text, HMM=True)] if text else []
+
+
+@lru_cache(maxsize=1)
+def _posseg():
+    import jieba.posseg
+
+    return jieba.posseg.POSTokenizer(_jieba())
+
+
+_NAME_TAGS = ("nr", "nrt", "nrfg", "ns", "nt", "nz")
+
+
+@lru_cache(maxsize=65536)
+def _pos_tag(word: str) -> str:
+    posseg = _posseg()
+    tag = posseg.word_tag_tab.get(word)
+    if tag:
+        return tag
+    if not _HAN_RE.search(word):
+        return "m" if any(ch.isdigit() for ch in word) else "eng" if word.isascii() and word.isalpha() else "x"
+    # Tagging a word alone is slow (HMM over every tag) but words repeat, hence the cache.
+    tags = [pair.flag for pair in posseg.cut(word, HMM=True)]
+    return next((t for t in tags if t in _NAME_TAGS), tags[-1] if tags else "x")
