@@ -15,6 +15,7 @@ from pathlib import Path
 from qa.settings import Settings
 
 READY_TIMEOUT_S = 120
+LOG_LINES = 10_000
 
 
 def free_port() -> int:
@@ -70,10 +71,12 @@ def start_server(settings: Settings, env: dict[str, str] | None = None,
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", *args], env=environ,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # Read its log as it comes: a full pipe would block the server at its next log line.
-    tail: collections.deque[bytes] = collections.deque(maxlen=20)
+    # Read its log as it comes (a full pipe would block the server at its next log line),
+    # keeping the last LOG_LINES lines for server_log().
+    tail: collections.deque[bytes] = collections.deque(maxlen=LOG_LINES)
     reader = threading.Thread(target=lambda: tail.extend(proc.stderr), name="qa-serve-stderr", daemon=True)
     reader.start()
+    proc.log_lines, proc.log_reader = tail, reader
     deadline = started + READY_TIMEOUT_S
     while time.perf_counter() < deadline:
         if proc.poll() is not None:
@@ -85,6 +88,12 @@ def start_server(settings: Settings, env: dict[str, str] | None = None,
         time.sleep(0.02)
     proc.kill()
     raise RuntimeError(f"qa serve did not answer within {READY_TIMEOUT_S} s")
+
+
+def server_log(proc: subprocess.Popen) -> str:
+    """What a server started by start_server logged (its last LOG_LINES lines), once it has exited."""
+    proc.log_reader.join(timeout=10)
+    return b"".join(proc.log_lines).decode(errors="replace")
 
 
 def stop_server(proc: subprocess.Popen) -> int:

@@ -202,7 +202,7 @@ def _refused(port: int) -> bool:
 
 
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(real_settings):
-    from eval.serving import start_server, stop_server
+    from eval.serving import server_log, start_server, stop_server
 
     env = {"QA_LOG_FORMAT": "json", "QA_BODY_TIMEOUT_S": "60", "QA_SHUTDOWN_TIMEOUT_S": "60"}
     proc, port, _ = start_server(real_settings, env=env)
@@ -226,6 +226,6 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(real_settings):
     head, _, payload = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert json.loads(payload)["answerable"] is True
-    lines = [line for line in proc.stderr.read().decode().splitlines() if line.strip()]
+    lines = [line for line in server_log(proc).splitlines() if line.strip()]
     logged = [json.loads(line) for line in lines]  # every line is one JSON object
     assert any(e["request_id"] == "in-flight-1" and "/ask" in e["message"] for e in logged)
