@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from qa.limits import DEFAULT_TOP_K
 from qa.settings import Settings
 
 READY_TIMEOUT_S = 120
@@ -39,7 +40,7 @@ class Client:
     def __init__(self, port: int, timeout: float = 60) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
-    def ask(self, question: str, top_k: int = 5, headers: dict | None = None) -> tuple[int, dict | None]:
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, headers: dict | None = None) -> tuple[int, dict | None]:
         """(status, JSON body when 200); status 0 when the connection failed."""
         body = json.dumps({"question": question, "top_k": top_k}, ensure_ascii=False).encode()
         try:

@@ -108,15 +108,14 @@ def client(app):
 @contextlib.contextmanager
 def serving(app):
     """Serve ``app`` with uvicorn on a free loopback port in a background thread."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from eval.serving import free_port
+
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
