@@ -69,7 +69,14 @@ class Scores(BaseModel):
     sentence: float
 
 
-class AnswerOut(BaseModel):
+class Paged(BaseModel):
+    """Where a cited span lies in a paged document (PDF)."""
+
+    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts")
+    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
+
+
+class AnswerOut(Paged):
     text: str
     passage_id: str
     doc_id: str
@@ -77,8 +84,6 @@ class AnswerOut(BaseModel):
     section: str
     start: int
     end: int
-    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts")
-    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
 
 
 class IndexInfo(BaseModel):
@@ -103,7 +108,7 @@ class PassageRef(BaseModel):
     end: int
 
 
-class PassageDetail(BaseModel):
+class PassageDetail(Paged):
     id: str
     doc_id: str
     title: str
@@ -111,8 +116,6 @@ class PassageDetail(BaseModel):
     text: str
     start: int = Field(description="offset of the passage's first character in the original document text")
     end: int = Field(description="offset just past its last character: text[start:end] is the cited span")
-    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts")
-    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
 
 
 class PassageOut(PassageDetail):

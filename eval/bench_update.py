@@ -68,9 +68,10 @@ def bench_update(settings: Settings, data_dir: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         doc = new_document(data_dir, tmp)
-        _, passages = plan([doc], settings.split)
-        # what "embedding the document alone" means: its passages and sentences (with its title, as an update does)
-        texts = [f"{doc.text.splitlines()[0][2:]}\n{t}" for t in
+        parsed, passages = plan([doc], settings.split)
+        # what "embedding the document alone" means: its passages and sentences, under its title as an update
+        # embeds them (the base holds many documents)
+        texts = [f"{parsed[0].title}\n{t}" for t in
                  [p.text for p in passages] + [p.text[s:e] for p in passages for s, e in p.sentences]]
         encoder.encode_passages(texts[:4])  # warm up
         t = time.perf_counter()

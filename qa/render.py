@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from qa.types import Hit, Result
+from qa.types import Answer, Hit, Result
 
 _BOLD, _YELLOW, _CYAN, _DIM, _RESET = "\033[1m", "\033[33m", "\033[36m", "\033[2m", "\033[0m"
 
@@ -14,16 +14,14 @@ def index_info(service) -> dict:
 
 
 def hit_json(hit: Hit) -> dict:
-    out = asdict(hit)
+    out = cited_json(hit)
     out["id"] = out.pop("passage_id")
-    out["page"] = hit.pages[0] if hit.pages else None
     return out
 
 
-def answer_json(answer) -> dict:
-    out = asdict(answer)
-    out["page"] = answer.pages[0] if answer.pages else None
-    return out
+def cited_json(cited: Hit | Answer) -> dict:
+    """A hit or answer as JSON, with ``page``: the first page it lies on (None when unpaged)."""
+    return {**asdict(cited), "page": cited.pages[0] if cited.pages else None}
 
 
 def result_json(result: Result, service) -> dict:
@@ -32,7 +30,7 @@ def result_json(result: Result, service) -> dict:
         "answerable": result.answerable,
         "reason": result.reason,
         "confidence": result.confidence,
-        "answer": answer_json(result.answer) if result.answer else None,
+        "answer": cited_json(result.answer) if result.answer else None,
         "passages": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
         "index": index_info(service),

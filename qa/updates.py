@@ -11,10 +11,11 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from corpus.documents import SUFFIXES, CorpusError, Document, doc_id_for, load_documents, read_document
+from corpus.formats import listing
 from index import lock, store
 from index.build import build_index, update_index
 from index.cache import EmbeddingCache
@@ -48,9 +49,8 @@ def _cache(settings: Settings, encoder) -> EmbeddingCache:
 def build(documents: list[Document], settings: Settings, encoder=None, progress: bool = True) -> Manifest:
     """Build a fresh index of ``documents`` at ``settings.index_dir`` (the cache spares known text)."""
     encoder = encoder or build_encoder(settings)
-    with lock.writing(settings.index_dir):
-        return build_index(documents, encoder, settings.split, settings.index_dir, progress=progress,
-                           cache=_cache(settings, encoder))
+    with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
+        return build_index(documents, encoder, settings.split, settings.index_dir, progress=progress, cache=cache)
 
 
 def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), encoder=None,
@@ -58,7 +58,7 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
     """Add (or replace, by id) and remove documents; an index is created if there is none."""
     started = time.perf_counter()
     encoder = encoder or build_encoder(settings)
-    with lock.writing(settings.index_dir):
+    with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
         exists = (settings.index_dir / "manifest.json").exists()
         previous = store.read_manifest(settings.index_dir).documents if exists else ()
         before = {d.doc_id: d.sha256 for d in previous}
@@ -67,10 +67,10 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
             if remove:
                 raise store.IndexStoreError(f"no index at {settings.index_dir} to remove documents from")
             manifest = build_index(list(add), encoder, settings.split, settings.index_dir, progress=progress,
-                                   cache=_cache(settings, encoder))
+                                   cache=cache)
         elif changed or remove:
             manifest = update_index(settings.index_dir, encoder, settings.split, changed, list(remove),
-                                    progress=progress, cache=_cache(settings, encoder))
+                                    progress=progress, cache=cache)
         else:
             manifest = store.read_manifest(settings.index_dir)  # nothing new: no new version
         for d in previous:
@@ -112,7 +112,7 @@ def save_upload(settings: Settings, filename: str, data: bytes, doc_id: str | No
     name = Path(filename.replace("\\", "/")).name or "upload"
     suffix = supported_suffix(name)
     if suffix is None:
-        raise CorpusError(f"{name}: unsupported file type (use {', '.join(SUFFIXES)})")
+        raise CorpusError(f"{name}: unsupported file type (use {listing()})")
     doc_id = doc_id or doc_id_for(Path(name))
     folder = settings.documents_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def save_upload(settings: Settings, filename: str, data: bytes, doc_id: str | No
             fh.flush()
             os.fsync(fh.fileno())
         try:
-            read_document(Path(tmp))
+            document = read_document(Path(tmp))  # extracted once: a large PDF takes seconds
         except CorpusError as exc:
             raise CorpusError(str(exc).replace(tmp, name)) from None
         target = folder / f"{doc_id}{suffix}"
@@ -133,9 +133,7 @@ def save_upload(settings: Settings, filename: str, data: bytes, doc_id: str | No
     for other in folder.glob(f"{doc_id}.*"):  # a replacement may change the format: one file per id
         if other != target:
             other.unlink(missing_ok=True)
-    document = read_document(target)
-    return Document(doc_id, document.path, document.text, document.sha256, kind=document.kind,
-                    pages=document.pages, meta=document.meta)
+    return replace(document, doc_id=doc_id, path=str(target))
 
 
 def forget_upload(settings: Settings, path: str) -> None:

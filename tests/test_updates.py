@@ -114,8 +114,7 @@ def test_one_document_to_several_embeds_again_under_titles(setup, tmp_path):
     fresh = settings.with_(index_dir=tmp_path / "fresh", cache_dir=tmp_path / "fresh-cache")
     updates.build(load_documents([docs / "care.md", DEFAULT_CORPUS]), fresh, FakeEncoder(), False)
     assert _load(settings).manifest.context_header == "title"
-    a, b = _load(settings), _load(fresh)
-    _same_index(a, b)
+    _same_index(_load(settings), _load(fresh))
 
 
 def test_a_rebuild_of_known_text_embeds_nothing(setup):
