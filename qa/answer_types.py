@@ -8,8 +8,9 @@ the short-answer extractor (``qa.span``) and the sentence choice and verdict (``
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from corpus.tokenize import NUMBER_RE
+from corpus.tokenize import NUMBER_RE, dictionary_tag, pos_words
 
 QUESTION_TYPES = ("number", "date", "person", "place", "list", "reason", "method", "definition", "other")
 
@@ -24,7 +25,12 @@ _TYPE_PATTERNS = [
              r"|什[么麼](?:年代|时期|時期|时代|時代|朝代|日子|季节|季節)"),
     ("list", r"哪些|哪几|哪幾|哪[二两兩三四五六七八九十\d]"),  # 哪三个作用, 哪四防; 哪一位 is one
     ("person", r"谁|誰|哪一?位|什么人|什麼人|甚麼人|何人|哪一?[个個]人"),
-    ("place", r"哪里|哪裡|哪裏|哪儿|哪兒|哪边|哪邊|何处|何處|何地|什么地方|什麼地方|甚麼地方|在哪(?:[？?]|$)"
+    # 表现在哪里, 难在哪里, 区别在哪里 ask in what respect, not where
+    ("place", r"(?<!表现在)(?<!表現在)(?<!体现在)(?<!體現在)(?<!难在)(?<!難在)(?<!区别在)(?<!區別在)(?<!不同在)"
+              r"(?<!问题在)(?<!問題在)(?<!短板在)(?<!关键在)(?<!關鍵在)(?<!意义在)(?<!意義在)(?<!好处在)(?<!好處在)"
+              r"(?<!优势在)(?<!優勢在)(?<!特点在)(?<!特點在)(?<!差距在)(?<!不足在)(?<!重点在)(?<!重點在)"
+              r"(?:哪里|哪裡|哪裏|哪儿|哪兒)"
+              r"|哪边|哪邊|何处|何處|何地|什么地方|什麼地方|甚麼地方|在哪(?:[？?]|$)"
               r"|哪一?[个個座]?(?:国家|國家|城市|地区|地區|省份?|城|州|国|國|县|縣|市|岛|島|洲|地方)"),
     ("number", r"多少|几|幾|多[大高长長久远遠重深宽寬厚快老]|百分之"),
     ("method", r"怎么|怎麼|怎样|怎樣|如何|何种方式|何種方式|什么方式|什麼方式|什么方法|什麼方法"),
@@ -102,3 +108,79 @@ def question_unit(question: str) -> str | None:
     """The unit the question asks in: 多少分钟 → 分钟, 几所 → 所."""
     m = re.search(rf"(?:多少|几|幾)({UNIT})", question)
     return m.group(1) if m else None
+
+
+# ---------------------------------------------------------------- what a sentence must hold
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a sentence must hold to answer a question: a date, a number (in fitting units) or a place."""
+
+    kind: str  # "date" | "number" | "place"
+    units: tuple[str, ...] = ()  # for numbers: any of these must follow it (多少岁 → 岁); empty: any unit
+    missing: str = ""  # what a refusal says the text lacks
+
+
+# Only questions that name the kind of detail they want can be refused for its absence:
+# 多少/几 ask for a count, 多大/多高 often for a judgement (作用有多大), so they never refuse.
+_COUNTING_RE = re.compile(r"多少|(?<![这這])[几幾](?![乎])")
+_ROUGH_NUMBER_RE = re.compile(r"翻了?[一两兩二三四五]番|[一两兩二三四五六七八九十]成|一半|过半|過半|半数|半數|大多数|大多數|绝大多数|絕大多數")
+_PLACE_WORD_RE = re.compile(
+    r"[\u4e00-\u9fff]{1,8}(?:省|市|县|縣|区|區|州|镇|鎮|乡|鄉|村|国|國|岛|島|洲|街道|社区|社區)"
+    r"|机构|機構|平台|窗口|大厅|大廳|网站|網站|渠道|中心|线上|線上|网上|網上|掌上|当地|當地|本地|异地|異地|全国|全國|境外|海外")
+UNIT_BEFORE = 6  # 累计服务人次超94亿: the unit may come a few characters before its number
+TIME_RE = re.compile(r"以来|期间|期間|时期|時期|之际|之際|之前|之后|之後|以后|以後|以前|届|屆|当时|當時|目前|当前|當前"
+                     r"|近年|今年|去年|明年|每年|每月|年底|年初|年末|月底|之初|初期|后期|後期|[前后後]期|阶段|階段")
+_EXACT_DATE_RE = re.compile(r"哪一?[年天日]|何年|何日|几[月号日]|幾[月號日]|哪一?[个個]?月份?|哪一?年代")
+_MISSING = {"date": "文中没有提到具体的时间（年份或日期）", "number": "文中没有提到具体的数字", "place": "文中没有提到具体的地点"}
+
+
+def expectation(question: str) -> Expectation | None:
+    """What the answer sentence must hold for ``question``; None when any sentence may answer."""
+    qtype = question_type(question)
+    if qtype == "date":
+        # 哪一年/几月 want a date; 什么时候/何时 may be answered by 十八大以来 or 退休后 (units: the date itself)
+        exact = _EXACT_DATE_RE.search(question) is not None
+        return Expectation("date", ("date",) if exact else (),
+                           "文中没有提到具体年份" if "年" in question else _MISSING["date"])
+    if qtype == "place":
+        return Expectation("place", missing=_MISSING["place"])
+    if qtype == "number" and _COUNTING_RE.search(question):
+        unit = question_unit(question)
+        units = (unit,) if unit else tuple(u for key, us in MEASURES for u in us if re.search(key, question))
+        return Expectation("number", units, _MISSING["number"] + (f"（以“{units[0]}”计）" if units else ""))
+    return None
+
+
+def holds(expected: Expectation, sentence: str) -> bool:
+    """Does ``sentence`` hold the kind of detail ``expected`` asks for?"""
+    if expected.kind == "date":
+        return DATE_RE.search(sentence) is not None or (not expected.units and TIME_RE.search(sentence) is not None)
+    if expected.kind == "number":
+        if not expected.units and _ROUGH_NUMBER_RE.search(sentence):
+            return True
+        return any(not expected.units or any(u in m.group() or sentence.startswith(u, m.end())
+                                             or u in sentence[max(0, m.start() - UNIT_BEFORE) : m.start()]
+                                             for u in expected.units)
+                   for m in QUANTITY_RE.finditer(sentence))
+    if expected.kind == "place":
+        return _PLACE_WORD_RE.search(sentence) is not None or any(tag == "ns" for _, tag in pos_words(sentence))
+    return True
+
+
+# Places and people only, as jieba's dictionary tags them: its guesses for other words
+# (农村居民 → nr) and abbreviations (GDP for 国内生产总值) name nothing a text must repeat.
+_NAME_TAGS = frozenset({"ns", "nr", "nrt", "nrfg"})
+# Tagged as places by the dictionary, yet common nouns: a question about 城市 or 外国 names no place.
+_GENERIC = frozenset("""城市 国家 國家 地区 地區 地方 省份 中国 中國 我国 我國 全国 全國 国内 國內 国外 國外 外国 外國 世界 全球
+    中央 农村 農村 城乡 城鄉 城镇 城鎮 乡村 鄉村 基层 基層 外地 本地 当地 當地 各地 异地 異地 海外 境外 内地 內地""".split())
+
+
+_GROUP_RE = re.compile(r"(?:居民|人员|人員|群众|群眾|群体|群體|职工|職工|农民|農民|老人|干部|幹部)$")  # 农村居民 (nr in jieba's dictionary)
+
+
+def question_names(question: str) -> list[str]:
+    """The places and people a question names (北京, 王晓萍), as jieba's dictionary knows them."""
+    return [w for w, tag in pos_words(question)
+            if tag in _NAME_TAGS and len(w) >= 2 and w not in _GENERIC and not _GROUP_RE.search(w)
+            and dictionary_tag(w) == tag]

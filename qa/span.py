@@ -50,6 +50,8 @@ def _enumeration(ctx: SentenceContext) -> Span | None:
         if not any(ch in OPEN for ch in text[start:last]):
             end = next((i for i in range(last + 2, end) if text[i] in OPEN), end)  # 群防 | “四防”协同
         s, e = trim(text, start, end)
+        while s < e and s > 0 and ctx.shared[s - 1] and text[s] in "着著了过過":
+            s += 1  # 发挥 | 着 | 民生保障安全网、…: the particle belongs to the question's verb
         while e > s and text[e - 1] in "的之":
             e -= 1
         close = _lead_closeness(ctx, (s, e))
@@ -129,7 +131,8 @@ def _change(question: str, sentence: str) -> Span | None:
         return None
     ctx = SentenceContext(question, sentence)
     best = max(changes, key=lambda m: ctx.anchors(*m.span())[2])
-    return best.span(2) if asks_end else best.span()
+    # 从多少提高到多少 asks for both ends: the whole change
+    return best.span(2) if asks_end and not ASKS_CHANGE_RE.search(question) else best.span()
 
 
 # ---------------------------------------------------------------- choosing
