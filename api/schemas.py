@@ -165,9 +165,18 @@ class DocumentSummary(BaseModel):
     added_at: str = Field(description="when this version of the document was indexed (ISO 8601)")
 
 
+class FactOut(BaseModel):
+    kind: str = Field(description="title, subtitle, author, role, source, issue or date")
+    value: str
+    start: int = Field(description="offset in text where the fact stands; -1 when only the file's properties hold it")
+    end: int
+
+
 class DocumentDetail(DocumentSummary):
     text: str = Field(description="the original text; every citation's [start, end) slices it")
     passage_spans: list[PassageRef]
+    facts: list[FactOut] = Field(description="the document's own facts, found at build time; they answer "
+                                             "questions about the document (作者是谁？)")
 
 
 class Health(BaseModel):

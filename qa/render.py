@@ -76,7 +76,7 @@ def render_result(result: Result, color: bool = False) -> str:
         lines += [c(_BOLD, f"{'原文' if a.span and a.span.text != a.text else '答'}：{_with_span(a, color)}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
                                                f"[{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
     else:
-        lines.append(c(_YELLOW, f"未找到答案：{result.reason}"))
+        lines.append(c(_YELLOW, f"未找到答案：{result.missing or result.reason}"))
     lines.append("")
     for n, hit in enumerate(result.hits, 1):
         s = hit.scores
