@@ -214,8 +214,8 @@ def _misses(rows: list[dict]) -> list[dict]:
     for row in rows:
         item, result = row["item"], row["result"]
         top = result.hits[0] if result.hits else None
-        if item.answerable:
-            ok = top is not None and top.passage_id in row["relevant"] and row["correct"]
+        if item.answerable:  # a fact outside every passage needs only the right answer
+            ok = row["correct"] and (not row["relevant"] or (top is not None and top.passage_id in row["relevant"]))
         else:
             ok = not result.answerable
         if ok:

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from corpus.passages import Passage
+from corpus.text import SECTION_RE, SUBSECTION_RE
 from qa.answer_types import Expectation, holds
 from qa.types import Highlight
 
@@ -12,15 +13,27 @@ SHORT_SENTENCE = 20  # a sentence this short (a heading, "（三）待遇水平�
 # A sentence that announces what follows ("……提出一系列科学方法。", "主要有：") is no answer
 # by itself: the items are in the next sentence.
 _INTRODUCES = re.compile(r"(?:[：:]|(?:(?:一系列|下列)[^，。；！？]{0,8}|如下|以下[^，。；！？]{0,4})[。！]?)\s*$")
+_ITEMS_RE = re.compile(r"[^、；;]+[、；;][^、；;]+[、；;][^、；;]+")  # three items or more: 甲、乙、丙
+HEADING_CHARS = 40  # the article's subsection headings run 12–33 characters
 MIN_TERM_CHARS = 2  # single-character terms light up half a passage: too noisy to mark
 
 
-def answer_extent(passage: Passage, k: int) -> tuple[int, int]:
-    """The answer's span in the passage text: sentence ``k``, with the next one when it only leads in."""
+def answer_extent(passage: Passage, k: int, expected: Expectation | None = None) -> tuple[int, int]:
+    """The answer's span in the passage text: sentence ``k``, with the next one when it only
+    leads in, or when a list question's items are there and not in sentence ``k``."""
     s, e = passage.sentences[k]
-    if k + 1 < len(passage.sentences) and (e - s < SHORT_SENTENCE or _INTRODUCES.search(passage.text[s:e])):
-        e = passage.sentences[k + 1][1]
+    if k + 1 < len(passage.sentences):
+        leads_in = e - s < SHORT_SENTENCE or _INTRODUCES.search(passage.text[s:e])
+        items_next = expected is not None and expected.kind == "list" \
+            and not _ITEMS_RE.search(passage.text[s:e]) and _ITEMS_RE.search(_sentence(passage, k + 1))
+        if leads_in or items_next:
+            e = passage.sentences[k + 1][1]
     return s, e
+
+
+def is_heading(sentence: str) -> bool:
+    """A numbered heading repeated as a sentence (（一）加快发展……体系。): it names a topic, answers nothing."""
+    return len(sentence) <= HEADING_CHARS and bool(SUBSECTION_RE.match(sentence) or SECTION_RE.match(sentence))
 
 
 # The sentences an answer may come from: those of the best passages that score within
@@ -53,6 +66,9 @@ def choose(passages: list[Passage], scores: list, best: int, terms: list[str], e
     starting from sentence ``best`` of the first passage."""
     margin = TYPE_MARGIN if margin is None else margin  # read at call time: eval/choice_eval.py varies them
     slack = COVERAGE_SLACK if slack is None else slack
+    first = passages[0]
+    if is_heading(_sentence(first, best)) and best + 1 < len(first.sentences):
+        best += 1  # a heading introduces what follows it (（三）建立健全职业伤害保障制度。这是……的内在要求)
     if expected is None or (not expected.refuses and expected.kind not in PREFERRED):
         return Choice(0, best)
     if holds(expected, _sentence(passages[0], best)):

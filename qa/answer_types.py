@@ -152,6 +152,10 @@ def expectation(question: str) -> Expectation | None:
                            refuses=exact)
     if qtype == "place":
         return Expectation("place", missing=_MISSING["place"], refuses=False)
+    if _AGE_RE.search(question):  # 多大年纪 asks for years of age, however it is worded
+        return Expectation("number", ("岁", "歲"), _MISSING["number"] + "（以“岁”计）")
+    if qtype == "number" and _COUNTING_RE.search(question) and _RATE_RE.search(question):
+        return Expectation("number", ("%", "％", "‰", "成", "分之", "ratio"), _MISSING["number"] + "（比例）")
     if qtype == "number" and _COUNTING_RE.search(question):
         unit = question_unit(question)
         units = _UNIT_ALIASES.get(unit, (unit,)) if unit and unit not in _CLASSIFIERS else \
@@ -162,6 +166,9 @@ def expectation(question: str) -> Expectation | None:
 
 _PLACE_CATEGORY_RE = re.compile(r"哪[一]?[个個座些]?(?:国家|國家|城市|省份|省|州|县|縣|岛|島|洲|地区|地區)")
 _ENUMERATION_RE = re.compile(r"、|；|一是|其一|首先|第一")
+_AGE_RE = re.compile(r"多大年[纪紀齡龄]|多大岁数|多大歲數|年[龄齡紀纪][是为為有]?(?:多少|几|幾|多大)|[几幾]岁|[几幾]歲|多少[岁歲]")
+_RATE_RE = re.compile(r"[率例重]|占比|百分之")
+_RATIO_RE = re.compile(r"\d+(?:\.\d+)?\s?[：:比]\s?\d+")
 _MONEY_RE = re.compile(r"多少钱|多少錢")
 _MONEY = ("元", "币", "幣", "盾", "镑", "鎊")
 # Counting words (几首, 几个, 几家): the text may count with another (5张, 3名) or name the items.
@@ -180,9 +187,12 @@ def holds(expected: Expectation, sentence: str) -> bool:
     if expected.kind == "number":
         if not expected.units and _ROUGH_NUMBER_RE.search(sentence):
             return True
-        return any(not expected.units or any(u in m.group() or sentence.startswith(u, m.end())
+        if "ratio" in expected.units and _RATIO_RE.search(sentence):
+            return True  # 男女生比例约为1：7
+        return any((not expected.units or any(u in m.group() or sentence.startswith(u, m.end())
                                              or u in sentence[max(0, m.start() - UNIT_BEFORE) : m.start()]
-                                             for u in expected.units)
+                                             for u in expected.units))
+                   and not m.group().startswith("第")  # 第三支柱 is an ordinal, not a figure
                    for m in QUANTITY_RE.finditer(sentence))
     if expected.kind == "place" and expected.units == ("named",):
         return any(tag == "ns" and len(w) >= 2 and w not in _GENERIC and dictionary_tag(w) == "ns"

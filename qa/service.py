@@ -18,7 +18,7 @@ from corpus.tokenize import bigrams, tokenize
 from index.encoder import Encoder
 from index.store import DocumentRecord, LoadedIndex
 from qa import answer as answers
-from qa.answer_types import expectation, question_names, question_type
+from qa.answer_types import Expectation, expectation, question_names, question_type
 from qa.document_questions import asked_fact, fact_extent, find_fact
 from qa import ranking
 from qa.batching import QueryBatcher
@@ -100,7 +100,7 @@ class QAService:
             reason = (f"{missing}: none of the closest passages holds the {expected.kind} the question "
                       f"asks for; they are listed")
         elif answerable:
-            answer = self._answer(int(cands.rows[near[choice.hit]]), choice.sentence, question)
+            answer = self._answer(int(cands.rows[near[choice.hit]]), choice.sentence, question, expected)
         timings["answer"] = elapsed_ms(t)
         timings["total"] = elapsed_ms(started)
         return Result(question, answerable, reason, answer, hits, round(confidence, 4), timings,
@@ -132,10 +132,10 @@ class QAService:
                    answers.highlights(p, stage.best if sentence is None else sentence, terms),
                    pages_of(doc.pages, p.start, p.end))
 
-    def _answer(self, row: int, sentence: int, question: str) -> Answer:
+    def _answer(self, row: int, sentence: int, question: str, expected: Expectation | None) -> Answer:
         """Sentence ``sentence`` of passage ``row`` (with the next when it only leads in) and the short answer in it."""
         p = self.index.passages[row]
-        s, e = answers.answer_extent(p, sentence)
+        s, e = answers.answer_extent(p, sentence, expected)
         start, end = p.original_span(s, e)
         a, b = short_answer(question, p.text[s:e])
         span = AnswerSpan(p.text[s + a : s + b], *p.original_span(s + a, s + b), a, b)
