@@ -34,9 +34,10 @@ def main(path: Path) -> None:
         answers.TYPE_MARGIN, answers.COVERAGE_SLACK, answers.PREFERRED = margin, slack, preferred
         r = evaluate(service, dev, path.name)
         p = r["retrievers"]["pipeline"]
-        print(json.dumps({"margin": margin, "slack": slack, "preferred": sorted(preferred),
-                          "answer_accuracy": p["answer_accuracy"], "span_f1": p["span_f1"],
-                          "false_refusal_rate": r["no_answer"]["false_refusal_rate"]}), flush=True)
+        sys.stdout.write(json.dumps({"margin": margin, "slack": slack, "preferred": sorted(preferred),
+                                     "answer_accuracy": p["answer_accuracy"], "span_f1": p["span_f1"],
+                                     "false_refusal_rate": r["no_answer"]["false_refusal_rate"]}) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

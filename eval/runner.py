@@ -187,7 +187,7 @@ def _by_type(answered: list[dict]) -> dict:
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in answered:
         groups[row["result"].question_type].append(row)
-    return {t: {"questions": len(rows), "recall@1": _mean(rows, "top_relevant"),
+    return {t: {"questions": len(rows), "recall@1": _mean([r for r in rows if r["relevant"]], "top_relevant"),
                 "answer_accuracy": _mean(rows, "correct"), "span_exact_match": _mean(rows, "span_em"),
                 "span_f1": _mean(rows, "span_f1")}
             for t, rows in sorted(groups.items())}

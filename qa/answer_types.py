@@ -180,6 +180,17 @@ _UNIT_ALIASES = {
 }
 
 
+def measure(question: str) -> Expectation | None:
+    """For a number question that says what it measures (人数 → 人, 多少岁 → 岁, 面积 → 平方):
+    the units its answer must carry; None otherwise."""
+    if question_type(question) != "number":
+        return None
+    unit = question_unit(question)
+    units = _UNIT_ALIASES.get(unit, (unit,)) if unit and unit not in _CLASSIFIERS else \
+        tuple(u for key, us in MEASURES for u in us if re.search(key, question))
+    return Expectation("number", units) if units else None
+
+
 def holds(expected: Expectation, sentence: str) -> bool:
     """Does ``sentence`` hold the kind of detail ``expected`` asks for?"""
     if expected.kind == "date":

@@ -14,7 +14,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from qa.answer_types import ASKS_CHANGE_RE, ASKS_END_RE, CHANGE_RE, QUESTION_TYPES, asked_value, question_type
+from qa.answer_types import (
+    ASKS_CHANGE_RE, ASKS_END_RE, CHANGE_RE, QUESTION_TYPES, asked_value, holds, measure, question_type,
+)
 from qa.span_features import OPEN, SentenceContext, Span, trim
 
 WEIGHTS = Path(__file__).with_name("data") / "span_weights.json"
@@ -198,4 +200,8 @@ def short_answer(question: str, sentence: str, weights: dict[str, float] | None 
         (sum(weights.get(name, 0.0) * value for name, value in features.items()), -(span[1] - span[0]), span)
         for span, features in candidate_features(question, sentence)
     ]
+    measured = measure(question)
+    if measured is not None:  # 人数是多少 wants 2.49亿人, never the years 2012年至2025年 beside it
+        fitting = [x for x in scored if holds(measured, sentence[x[2][0] : x[2][1]])]
+        scored = fitting or scored
     return max(scored)[2] if scored else whole
