@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from corpus.documents import DEFAULT_CORPUS, load_documents
+from index.manifest import FORMAT_VERSION
 from index import store
 from index.build import build_index
 
@@ -191,7 +192,7 @@ def test_kill_9_during_an_update_loses_nothing_acknowledged(real_settings, tmp_p
     assert {d.doc_id for d in store.read_manifest(tmp_path / "index").documents} == {"care", "fund"}
 
 
-@pytest.mark.parametrize("manifest", ['{"format_version": 2}', "[1]"])
+@pytest.mark.parametrize("manifest", [f'{{"format_version": {FORMAT_VERSION}}}', "[1]"])
 def test_a_damaged_manifest_is_one_line_for_serve_and_a_plain_409_for_reload(own_index, service, manifest):
     """Issue #12: these gave a 20-line `KeyError: 'files'` traceback and a 409 saying only 'files'."""
     from fastapi.testclient import TestClient
