@@ -32,6 +32,47 @@ class KeywordIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
 
+    def scores_of(self, tokens: list[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 scores of ``rows`` only, read from the query terms' postings.
+
+        Adds each term's stored score in the order bm25s does, in float32, so the values
+        equal ``scores(tokens)[rows]`` bit for bit (tests/test_index_store.py checks it).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), dtype=np.float32)
+        index = self._bm25.scores
+        data, indices, indptr = index["data"], index["indices"], index["indptr"]
+        for token in self._bm25.get_tokens_ids(tokens):
+            docs, values = indices[indptr[token]:indptr[token + 1]], data[indptr[token]:indptr[token + 1]]
+            if not len(docs):
+                continue
+            order = np.argsort(docs, kind="stable")
+            pos = np.searchsorted(docs, rows, sorter=order)
+            pos = np.minimum(pos, len(docs) - 1)
+            found = docs[order[pos]] == rows
+            out[found] += values[order[pos[found]]]
+        return out
+
+    def sparse_rows(self) -> tuple[dict[str, int], list[dict[int, float]]]:
+        """(token → id, each passage's {token id: BM25 weight}): a passage's score is the sum over the query's tokens.
+
+        What a sparse-vector engine (Milvus) needs to reproduce these scores by inner product.
+        """
+        index = self._bm25.scores
+        data, indices, indptr = index["data"], index["indices"], index["indptr"]
+        tokens = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        order = np.argsort(indices, kind="stable")  # postings by passage instead of by token
+        docs, tokens, values = indices[order], tokens[order], data[order]
+        bounds = np.searchsorted(docs, np.arange(self.size + 1))
+        empty = self._bm25.vocab_dict.get("")  # only keeps an empty passage's row
+        rows = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            row = dict(zip(tokens[lo:hi].tolist(), values[lo:hi].tolist()))
+            row.pop(empty, None)
+            rows.append(row)
+        vocab = {t: int(i) for t, i in self._bm25.vocab_dict.items() if t}
+        return vocab, rows
+
     def save(self, folder: Path) -> None:
         self._bm25.save(str(folder), show_progress=False)
 

@@ -51,12 +51,13 @@ def _same_index(a, b) -> None:
     """Two indexes hold the same documents, passages, vectors and keyword scores."""
     assert list(a.documents) == list(b.documents)
     assert a.passages == b.passages
-    assert np.allclose(a.dense.vectors(np.arange(len(a.passages))), b.dense.vectors(np.arange(len(b.passages))), atol=1e-6)
-    assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
+    rows = np.arange(len(a.passages))
+    assert np.allclose(a.search.passage_vectors(rows), b.search.passage_vectors(rows), atol=1e-6)
+    assert all(np.array_equal(x, y) for x, y in zip(a.search.sentence_vectors(rows), b.search.sentence_vectors(rows)))
     from corpus.tokenize import tokenize
 
     for q in ("长期护理保险", "住房公积金缴存比例", "社会保障"):
-        assert np.allclose(a.keyword.scores(tokenize(q)), b.keyword.scores(tokenize(q)))
+        assert np.allclose(a.search.lexical_scores(q, tokenize(q), rows), b.search.lexical_scores(q, tokenize(q), rows))
 
 
 def test_adding_embeds_only_the_new_document_and_equals_a_full_build(setup, tmp_path):
