@@ -121,7 +121,7 @@ def publish(target: Path, parts: list[store.Part], encoder: Encoder, split: Spli
         vocab, weights = keyword.sparse_rows()
         sentence_rows = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])])
         try:
-            collections = milvus.write(config, target, build_id, passages, [p.doc_id for p in passages], vectors,
+            collections = milvus.write(config, target, build_id, [p.doc_id for p in passages], vectors,
                                        sentence_vectors, sentence_rows, weights, texts, dense_kind)
         except milvus.MilvusError as exc:
             raise store.IndexStoreError(str(exc)) from None

@@ -5,6 +5,7 @@ import numpy as np
 
 from index.dense import DenseIndex
 from index.keyword import KeywordIndex
+from index.search import Vectors
 
 # With a document filter, the dense search looks this many times deeper than k before
 # falling back to scoring the document's passages exactly.
@@ -56,14 +57,10 @@ class LocalIndex:
     def lexical_scores(self, question: str, terms: list[str], rows: np.ndarray) -> np.ndarray:
         return self.keyword.scores_of(terms, rows)
 
-    def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
-        if not len(rows):
-            return np.zeros((0, self.dense.dim), np.float32)
-        return self.dense.vectors(rows)
-
-    def sentence_vectors(self, rows: np.ndarray) -> list[np.ndarray]:
+    def vectors(self, rows: np.ndarray) -> Vectors:
         bounds = self._sentence_rows
-        return [self._sentences[bounds[r]:bounds[r + 1]] for r in rows]
+        passages = self.dense.vectors(rows) if len(rows) else np.zeros((0, self.dense.dim), np.float32)
+        return Vectors(passages, [self._sentences[bounds[r]:bounds[r + 1]] for r in rows])
 
     def all_sentences(self) -> np.ndarray:
         """Every sentence vector, in passage order (for writing the folder)."""

@@ -2,16 +2,17 @@
 
 One client code path for Milvus Lite embedded in the process (``QA_MILVUS_URI`` a
 local ``….db`` path) and for a Milvus server or cluster (``http(s)://host:19530``).
-Each index version owns two collections, named after its build id:
+Each index version owns one collection, ``<prefix>_<index key>_<build id>_passages``:
+``row`` (primary key, the passage's row in ``passages.jsonl``), ``doc_id`` (the document
+filter), ``vector`` (the passage embedding), ``sparse`` (lexical: our BM25 weights by
+token id, or Milvus's own BM25 over a ``text`` field analysed by jieba, see ``LEXICAL``)
+and ``sentences`` (the passage's sentence vectors, float16, packed).  Sentence vectors
+are never searched, only read with their passage, so they ride in its row: one
+primary-key read per question brings every candidate's vectors (a separate sentence
+collection filtered by passage took 40–80 ms a question on Milvus Lite here).
 
-- ``…_passages``: ``row`` (primary key, the passage's row in ``passages.jsonl``),
-  ``doc_id`` (the document filter), ``vector`` (the passage embedding) and ``sparse``
-  (lexical: our BM25 weights by token id, or Milvus's own BM25 over a ``text`` field
-  analysed by jieba, see ``LEXICAL``);
-- ``…_sentences``: ``id`` (the sentence's row), ``row`` (its passage) and ``vector``.
-
-A version's collections are complete, flushed, indexed and loaded before the index
-folder that names them is published, so readers see the old version or the new one,
+A version's collection is complete, flushed, indexed and loaded before the index
+folder that names it is published, so readers see the old version or the new one,
 never half of one; collections of versions no longer kept, or of a writer killed
 mid-way, are dropped by the next change (``drop_stale``).
 
@@ -20,6 +21,7 @@ imports it until a Milvus index is opened or written: the FAISS backend never pa
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from index.search import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,9 @@ QUERY_BATCH = 16_384  # Milvus returns at most 16,384 rows per query (offset + l
 FILTER_EF = 512
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80  # the FAISS backend's graph, for the same recall
 TEXT_MAX = 65_535  # Milvus VARCHAR limit; a passage is ~250 characters plus its title
+# float16 bytes in base64: 1,024 characters per 384-dim sentence, so a passage may hold
+# 63 sentences (the labelled set's passages hold at most 12, CMRC's and DRCD's at most 20)
+SENTENCES_MAX_CHARS = 65_535
 
 
 class MilvusError(RuntimeError):
@@ -137,8 +144,7 @@ def index_key(target: Path) -> str:
 
 
 def collection_names(config: MilvusConfig, target: Path, build_id: str) -> dict[str, str]:
-    stem = f"{config.prefix}_{index_key(target)}_{build_id[:16]}"
-    return {"passages": f"{stem}_passages", "sentences": f"{stem}_sentences"}
+    return {"passages": f"{config.prefix}_{index_key(target)}_{build_id[:16]}_passages"}
 
 
 def drop_stale(config: MilvusConfig, target: Path, keep_build_ids: set[str]) -> list[str]:
@@ -157,10 +163,10 @@ def drop_stale(config: MilvusConfig, target: Path, keep_build_ids: set[str]) -> 
 
 # ---- writing a version ---------------------------------------------------------------------
 
-def write(config: MilvusConfig, target: Path, build_id: str, passages: list, doc_ids: list[str],
-          vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_rows: np.ndarray,
-          weights: list[dict[int, float]], texts: list[str], dense_kind: str) -> dict[str, str]:
-    """Create, fill, flush, index and load one version's collections; returns their names.
+def write(config: MilvusConfig, target: Path, build_id: str, doc_ids: list[str], vectors: np.ndarray,
+          sentence_vectors: np.ndarray, sentence_rows: np.ndarray, weights: list[dict[int, float]],
+          texts: list[str], dense_kind: str) -> dict[str, str]:
+    """Create, fill, flush, index and load one version's collection; returns its name by role.
 
     ``weights`` (per passage, token id → BM25 weight) feed ``lexical="ours"``; ``texts``
     (what was tokenized) feed Milvus's own BM25 for ``lexical="jieba"``.
@@ -169,13 +175,14 @@ def write(config: MilvusConfig, target: Path, build_id: str, passages: list, doc
 
     client = connect(config)
     names = collection_names(config, target, build_id)
+    name = names["passages"]
     dim = vectors.shape[1]
-
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("row", DataType.INT64, is_primary=True)
     schema.add_field("doc_id", DataType.VARCHAR, max_length=512)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("sentences", DataType.VARCHAR, max_length=SENTENCES_MAX_CHARS)
     params = client.prepare_index_params()
     params.add_index("vector", **_dense_index(dense_kind))
     if config.lexical == "jieba":
@@ -186,41 +193,43 @@ def write(config: MilvusConfig, target: Path, build_id: str, passages: list, doc
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     else:
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-    _create(client, names["passages"], schema, params)
-
-    rows = []
-    for i in range(len(passages)):
-        row = {"row": i, "doc_id": doc_ids[i], "vector": vectors[i]}
+    _create(client, name, schema, params)
+    batch = []
+    for i, doc_id in enumerate(doc_ids):
+        packed = pack(sentence_vectors[sentence_rows[i]:sentence_rows[i + 1]])
+        if len(packed) > SENTENCES_MAX_CHARS:
+            raise MilvusError(f"passage {i} of {doc_id} has {sentence_rows[i + 1] - sentence_rows[i]} sentences; "
+                              f"a Milvus row holds at most {SENTENCES_MAX_CHARS // (dim * 8 // 3)}")
+        row = {"row": i, "doc_id": doc_id, "vector": vectors[i], "sentences": packed}
         if config.lexical == "jieba":
             row["text"] = texts[i]
         else:
             row["sparse"] = weights[i] or {0: 0.0}  # Milvus refuses an empty sparse row
-        rows.append(row)
-        if len(rows) == INSERT_BATCH:
-            client.insert(names["passages"], rows)
-            rows = []
-    if rows:
-        client.insert(names["passages"], rows)
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("row", DataType.INT64)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    params = client.prepare_index_params()
-    params.add_index("vector", index_type="FLAT", metric_type="IP")  # never searched, only read by row
-    _create(client, names["sentences"], schema, params)
-    owner = np.repeat(np.arange(len(passages)), np.diff(sentence_rows))
-    for lo in range(0, len(sentence_vectors), INSERT_BATCH):
-        hi = min(lo + INSERT_BATCH, len(sentence_vectors))
-        client.insert(names["sentences"], [{"id": j, "row": int(owner[j]), "vector": sentence_vectors[j]}
-                                           for j in range(lo, hi)])
-    for name in names.values():
-        # Unflushed rows sit in a growing segment that every search scans brute force
-        # (~30× slower here); flushing seals them so the index built above serves.
-        client.flush(name)
-        _check_index(client, name)
-        client.load_collection(name)
+        batch.append(row)
+        if len(batch) == INSERT_BATCH:
+            _insert(client, name, batch)
+            batch = []
+    if batch:
+        _insert(client, name, batch)
+    # Unflushed rows sit in a growing segment that every search scans brute force
+    # (~30× slower here); flushing seals them so the index built above serves.
+    client.flush(name)
+    _check_index(client, name)
+    client.load_collection(name)
     return names
+
+
+def _insert(client, name: str, rows: list[dict]) -> None:
+    client.insert(name, rows)
+
+
+def pack(vectors: np.ndarray) -> str:
+    """Sentence vectors as one string (float16, as the FAISS backend stores them)."""
+    return base64.b64encode(np.ascontiguousarray(vectors, dtype=np.float16).tobytes()).decode("ascii")
+
+
+def unpack(text: str, dim: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float16).reshape(-1, dim).astype(np.float32)
 
 
 def _create(client, name: str, schema, params) -> None:
@@ -253,18 +262,15 @@ def _check_index(client, name: str) -> None:
 # ---- reading -------------------------------------------------------------------------------
 
 class MilvusIndex:
-    """``SearchIndex`` over one version's collections."""
+    """``SearchIndex`` over one version's collection."""
 
     def __init__(self, config: MilvusConfig, collections: dict[str, str], doc_rows: dict[str, np.ndarray],
                  sentence_counts: np.ndarray, vocab: dict[str, int], kind: str, dim: int, size: int) -> None:
         self.config, self.kind, self.dim, self.size = config, kind, dim, size
-        self._passages, self._sentences = collections["passages"], collections["sentences"]
+        self._name = collections["passages"]
         self._doc_rows, self._sentence_counts, self._vocab = doc_rows, sentence_counts, vocab
         self._client = connect(config)
-        for name in (self._passages, self._sentences):
-            ensure_loaded(self._client, name)
-
-    # dense
+        ensure_loaded(self._client, self._name)
 
     def dense_top(self, query: np.ndarray, k: int, doc_id: str | None = None) -> np.ndarray:
         from index.dense import ef_search
@@ -273,51 +279,41 @@ class MilvusIndex:
         params: dict = {"metric_type": "IP"}
         if self.kind == "hnsw":
             params["params"] = {"ef": max(ef_search(k), FILTER_EF if doc_id else 0)}
-        hits = self._client.search(self._passages, data=[query.astype(np.float32).tolist()], anns_field="vector",
+        hits = self._client.search(self._name, data=[query.astype(np.float32).tolist()], anns_field="vector",
                                    limit=k, filter=_doc_filter(doc_id), search_params=params,
                                    output_fields=["row"])[0]
-        rows = np.array([h["row"] if "row" in h else h["id"] for h in hits], dtype=np.int64)
+        rows = np.array([_row(h) for h in hits], dtype=np.int64)
         if doc_id is not None:
             allowed = self._doc_rows[doc_id]
             if len(rows) < min(k, len(allowed)):  # the graph missed some: score the document exactly
-                scores = self.passage_vectors(allowed) @ query
+                scores = self._fetch(allowed, with_sentences=False)[0] @ query
                 rows = allowed[np.argsort(-scores, kind="stable")[:k]]
         return rows
 
-    def passage_vectors(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        if not len(rows):
-            return np.zeros((0, self.dim), np.float32)
-        found = {}
-        for r in self._query(self._passages, "row", rows, ["row", "vector"]):
-            found[r["row"]] = r["vector"]
-        return np.array([found[int(r)] for r in rows], dtype=np.float32)
+    def vectors(self, rows: np.ndarray) -> Vectors:
+        passages, sentences = self._fetch(rows, with_sentences=True)
+        return Vectors(passages, sentences)
 
-    def sentence_vectors(self, rows: np.ndarray) -> list[np.ndarray]:
+    def _fetch(self, rows: np.ndarray, with_sentences: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors (and sentence vectors) of ``rows``, in order, by primary key."""
         rows = np.asarray(rows, dtype=np.int64)
-        by_row: dict[int, list] = {int(r): [] for r in rows}
-        for r in sorted(self._query(self._sentences, "row", rows, ["id", "row", "vector"]), key=lambda r: r["id"]):
-            by_row[r["row"]].append(r["vector"])
-        out = [np.array(by_row[int(r)], dtype=np.float32).reshape(-1, self.dim) for r in rows]
-        for r, v in zip(rows, out):
-            if len(v) != self._sentence_counts[r]:
-                raise MilvusError(f"collection {self._sentences} holds {len(v)} sentences of passage {r}, "
-                                  f"the index {self._sentence_counts[r]}")
-        return out
-
-    def _query(self, collection: str, field: str, rows: np.ndarray, fields: list[str]) -> list[dict]:
-        """Every row of ``collection`` whose ``field`` is in ``rows``, within Milvus's per-query cap."""
-        out: list[dict] = []
-        per_query = max(1, QUERY_BATCH // max(1, int(self._sentence_counts.max(initial=1))))
+        fields = ["row", "vector"] + (["sentences"] if with_sentences else [])
+        found: dict[int, dict] = {}
         unique = np.unique(rows)
-        for lo in range(0, len(unique), per_query):
-            chunk = unique[lo:lo + per_query]
-            got = self._client.query(collection, filter=_in_filter(field, chunk), output_fields=fields,
-                                     limit=QUERY_BATCH)
-            out.extend(got)
-        return out
-
-    # lexical
+        for lo in range(0, len(unique), QUERY_BATCH):
+            for r in self._client.query(self._name, filter=_in_filter("row", unique[lo:lo + QUERY_BATCH]),
+                                        output_fields=fields, limit=QUERY_BATCH):
+                found[r["row"]] = r
+        missing = [int(r) for r in unique if int(r) not in found]
+        if missing:
+            raise MilvusError(f"collection {self._name} lacks passages {missing[:5]}; rebuild it with `qa build`")
+        passages = np.array([found[int(r)]["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dim)
+        sentences = [unpack(found[int(r)]["sentences"], self.dim) for r in rows] if with_sentences else []
+        for r, v in zip(rows, sentences):
+            if len(v) != self._sentence_counts[r]:
+                raise MilvusError(f"collection {self._name} holds {len(v)} sentence vectors for passage {r}, "
+                                  f"the index {self._sentence_counts[r]}; rebuild it with `qa build`")
+        return passages, sentences
 
     def lexical_top(self, question: str, terms: list[str], k: int,
                     doc_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -342,17 +338,21 @@ class MilvusIndex:
             if not query:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             data, params = [query], {"metric_type": "IP"}
-        hits = self._client.search(self._passages, data=data, anns_field="sparse", limit=limit,
+        hits = self._client.search(self._name, data=data, anns_field="sparse", limit=limit,
                                    filter=filter, search_params=params, output_fields=["row"])[0]
         # Milvus Lite returns BM25 scores negated (best = most negative); a server returns
         # them positive. BM25 is never negative, so the magnitude is the score on both.
-        pairs = sorted(((abs(float(h["distance"])), int(h["row"] if "row" in h else h["id"])) for h in hits),
+        pairs = sorted(((abs(float(h["distance"])), _row(h)) for h in hits),
                        key=lambda p: (-p[0], p[1]))  # best first, ties by row as the FAISS backend
         pairs = [p for p in pairs if p[0] > 0]
         return (np.array([p[1] for p in pairs], dtype=np.int64), np.array([p[0] for p in pairs], dtype=np.float32))
 
     def close(self) -> None:
         pass  # the client is shared by every version this process opens; release() ends it
+
+
+def _row(hit: dict) -> int:
+    return int(hit["row"] if "row" in hit else hit["id"])
 
 
 def ensure_loaded(client, name: str) -> None:

@@ -316,7 +316,7 @@ def parts_of(index: LoadedIndex, doc_ids: list[str]) -> list[Part]:
     parts = []
     for doc_id in doc_ids:
         mine = np.array(rows[doc_id], dtype=np.int64)
+        stored = index.search.vectors(mine)
         parts.append(Part(index.documents[doc_id], tuple(index.passages[r] for r in mine),
-                          index.search.passage_vectors(mine), np.concatenate(index.search.sentence_vectors(mine)),
-                          tuple(tokens[r] for r in mine)))
+                          stored.passages, np.concatenate(stored.sentences), tuple(tokens[r] for r in mine)))
     return parts

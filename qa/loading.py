@@ -48,6 +48,15 @@ def milvus_config(settings: Settings) -> MilvusConfig | None:
     return MilvusConfig(settings.milvus_uri, settings.milvus_token, settings.milvus_prefix, settings.milvus_lexical)
 
 
+def release_backend(settings: Settings) -> None:
+    """Let go of the index backend's connection (for Milvus Lite: its data folder, for another process)."""
+    config = milvus_config(settings)
+    if config is not None:
+        from index import milvus
+
+        milvus.release(config)
+
+
 def build_encoder(settings: Settings):
     """The encoder builds use: sentence-transformers, the general path for any model.
 

@@ -23,6 +23,7 @@ class Candidates:
     fused: np.ndarray  # reciprocal-rank fusion of the two ranks: the `hybrid` column of `qa eval`
     dense_order: np.ndarray  # each retriever's own ranking, for evaluation
     bm25_order: np.ndarray
+    sentence_vectors: list[np.ndarray]  # each candidate's sentence vectors, for the sentence stage
 
 
 def candidates(index: SearchIndex, query: np.ndarray, question: str, terms: list[str], doc_id: str | None,
@@ -45,6 +46,10 @@ def candidates(index: SearchIndex, query: np.ndarray, question: str, terms: list
         bm25[missing] = index.lexical_scores(question, terms, rows[missing])
     bm25 = np.maximum(bm25, 0.0)
     timings["bm25"] = elapsed_ms(t)
-    dense = index.passage_vectors(rows) @ query if len(rows) else np.zeros(0, np.float32)
+    t = time.perf_counter()
+    stored = index.vectors(rows)  # one request: the passages' and their sentences' vectors
+    timings["rerank"] = elapsed_ms(t)  # the sentence stage's share: its inputs; the service adds the scoring
+    dense = stored.passages @ query if len(rows) else np.zeros(0, np.float32)
     dr, br = fusion.ranks(dense), fusion.ranks(bm25)
-    return Candidates(rows, dense.astype(np.float32), bm25, dr, br, fusion.rrf([dr, br]), dense_rows, bm25_rows)
+    return Candidates(rows, dense.astype(np.float32), bm25, dr, br, fusion.rrf([dr, br]), dense_rows, bm25_rows,
+                      stored.sentences)

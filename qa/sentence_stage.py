@@ -35,9 +35,9 @@ class SentenceStage:
         self.lexical_weight = lexical_weight
         self._bigrams = lru_cache(maxsize=BIGRAM_CACHE)(self._bigrams_uncached)
 
-    def score_all(self, rows: np.ndarray, query: np.ndarray, grams: frozenset[str]) -> list[SentenceScores]:
-        """Scores of each of passages ``rows``' sentences; their vectors are read in one request."""
-        vectors = self.index.search.sentence_vectors(rows)
+    def score_all(self, rows: np.ndarray, vectors: list[np.ndarray], query: np.ndarray,
+                  grams: frozenset[str]) -> list[SentenceScores]:
+        """Scores of each of passages ``rows``' sentences, whose stored ``vectors`` the candidates carry."""
         return [self._score(int(r), v, query, grams) for r, v in zip(rows, vectors)]
 
     def _score(self, row: int, vectors: np.ndarray, query: np.ndarray, grams: frozenset[str]) -> SentenceScores:

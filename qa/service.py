@@ -69,10 +69,10 @@ class QAService:
         cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, timings)
         t = time.perf_counter()
         grams = bigrams(question)
-        stage = self._sentences.score_all(cands.rows, query, grams)
+        stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
         final = ranking.final_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
         order = ranking.top(cands.rows, final, top_k)
-        timings["rerank"] = elapsed_ms(t)
+        timings["rerank"] += elapsed_ms(t)
         hits = tuple(self._hit(cands, i, float(final[i]), stage[i], set(terms)) for i in order)
         confidence = float(final[order[0]]) if hits else 0.0
         answerable, reason = answers.verdict(confidence, bool(hits), self.settings.no_answer_threshold)

@@ -32,7 +32,7 @@ def test_round_trip(tmp_path, fake_encoder):
     assert {"faiss-cpu", "bm25s", "jieba", "numpy"} <= set(m.versions)
     assert len(m.build_id) == 32 and m.context_header == "none" and m.dense_kind == "flat"
     assert idx.search.size == len(idx.passages) and m.counts.sentences == sum(len(p.sentences) for p in idx.passages)
-    assert [len(v) for v in idx.search.sentence_vectors(np.arange(len(idx.passages)))] == [len(p.sentences) for p in idx.passages]
+    assert [len(v) for v in idx.search.vectors(np.arange(len(idx.passages))).sentences] == [len(p.sentences) for p in idx.passages]
     # passages round-trip exactly and keep Chinese readable on disk
     raw = (target / "passages.jsonl").read_text(encoding="utf-8")
     assert "社会保障" in raw
@@ -41,7 +41,7 @@ def test_round_trip(tmp_path, fake_encoder):
     assert tuple(map(tuple, first["offsets"])) == idx.passages[0].offsets
     # the stored vectors are the encoder's
     v = fake_encoder.encode_passages([idx.passages[3].text])[0]
-    assert np.allclose(idx.search.passage_vectors(np.array([3]))[0], v, atol=1e-6)
+    assert np.allclose(idx.search.vectors(np.array([3])).passages[0], v, atol=1e-6)
     assert idx.search.dense_top(v, 1)[0] == 3
 
 

@@ -63,11 +63,13 @@ def test_both_backends_give_the_same_results(service, milvus_service):
 def test_the_index_folder_holds_no_vectors_and_names_its_collections(lite):
     idx = _build(lite, [DEFAULT_CORPUS])
     m = idx.manifest
-    assert m.backend == "milvus" and set(m.collections) == {"passages", "sentences"}
+    assert m.backend == "milvus" and set(m.collections) == {"passages"}
     assert not any((lite.index_dir / name).exists() for name in ("dense.faiss", "sentences.npy", "bm25"))
     client = milvus.connect(milvus_config(lite))
     assert client.get_collection_stats(m.collections["passages"])["row_count"] == m.counts.passages
-    assert client.get_collection_stats(m.collections["sentences"])["row_count"] == m.counts.sentences
+    stored = idx.search.vectors(np.arange(m.counts.passages))
+    assert sum(len(v) for v in stored.sentences) == m.counts.sentences
+    assert stored.sentences[3].shape == (len(idx.passages[3].sentences), 64)
 
 
 def test_a_backend_mismatch_is_refused_with_the_fix(lite, tmp_path, fake_encoder):
@@ -129,9 +131,9 @@ def test_collections_come_back_released_after_a_restart_and_are_loaded(lite):
     names = idx.manifest.collections
     milvus.release(milvus_config(lite))  # the process's Lite server stops, as at exit
     client = milvus.connect(milvus_config(lite))
-    assert [client.get_load_state(n)["state"].name for n in names.values()] == ["NotLoad", "NotLoad"]
+    assert [client.get_load_state(n)["state"].name for n in names.values()] == ["NotLoad"]
     again = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=milvus_config(lite))
-    assert [client.get_load_state(n)["state"].name for n in names.values()] == ["Loaded", "Loaded"]
+    assert [client.get_load_state(n)["state"].name for n in names.values()] == ["Loaded"]
     q = FakeEncoder().encode_queries(["四防"])[0]
     assert len(again.search.dense_top(q, 5)) == 5
 
@@ -174,7 +176,7 @@ def test_hnsw_with_a_selective_document_filter_still_returns_k_rows(lite, tmp_pa
     article = np.array([i for i, p in enumerate(idx.passages) if p.doc_id == "article"])
     care = [i for i, p in enumerate(idx.passages) if p.doc_id == "care"]
     assert sorted(idx.search.dense_top(q, 30, "care")) == care
-    exact = article[np.argsort(-(idx.search.passage_vectors(article) @ q), kind="stable")[:30]]
+    exact = article[np.argsort(-(idx.search.vectors(article).passages @ q), kind="stable")[:30]]
     got = idx.search.dense_top(q, 30, "article")
     assert len(got) == 30 and set(got) == set(exact)
 
@@ -206,12 +208,12 @@ def test_a_reader_keeps_its_version_while_changes_publish_new_ones(lite, tmp_pat
         (tmp_path / "docs" / "care.md").write_text(CARE.replace("800元", text), encoding="utf-8")
         updates.apply(lite, add=load_documents([tmp_path / "docs" / "care.md"]), encoder=FakeEncoder())
     mine = [n for n in milvus.connect(config).list_collections() if n.startswith(config.prefix)]
-    assert len(mine) == 2 * store.KEEP_VERSIONS  # older versions' collections are dropped with their folders
+    assert len(mine) == store.KEEP_VERSIONS  # older versions' collections are dropped with their folders
     assert {n.split("_")[2] for n in mine} == {b[:16] for b in store.kept_build_ids(lite.index_dir)}
 
 
 def test_kill_9_mid_update_leaves_the_previous_version_and_its_leftovers_are_dropped(lite, tmp_path):
-    """`qa add` killed after writing the new passages collection, before its sentences: nothing half-published."""
+    """`qa add` killed with half its new collection inserted: nothing half-published, the leftover dropped later."""
     updates.apply(lite, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
     manifest = store.read_manifest(lite.index_dir)
     milvus.release(milvus_config(lite))  # let the writer process open the Lite folder
@@ -224,12 +226,14 @@ def test_kill_9_mid_update_leaves_the_previous_version_and_its_leftovers_are_dro
         from qa.settings import Settings
         from tests.conftest import FakeEncoder
 
-        create = milvus._create
-        def dying(client, name, schema, params):
-            if name.endswith("_sentences"):  # the passages collection is written: die mid-version
+        milvus.INSERT_BATCH = 10
+        insert, batches = milvus._insert, []
+        def dying(client, name, rows):
+            insert(client, name, rows)
+            batches.append(len(rows))
+            if len(batches) == 3:  # 30 of the new version's passages are in: die mid-ingest
                 os.kill(os.getpid(), signal.SIGKILL)
-            create(client, name, schema, params)
-        milvus._create = dying
+        milvus._insert = dying
         settings = Settings(index_dir=Path({str(lite.index_dir)!r}), cache_dir=Path({str(lite.cache_dir)!r}),
                             backend="milvus", milvus_uri={lite.milvus_uri!r})
         updates.apply(settings, add=load_documents([Path({str(_care(tmp_path))!r})]), encoder=FakeEncoder())
@@ -242,9 +246,9 @@ def test_kill_9_mid_update_leaves_the_previous_version_and_its_leftovers_are_dro
     index = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
     assert set(index.documents) == {"article"} and len(index.search.dense_top(np.ones(64, np.float32) / 8, 5)) == 5
     names = milvus.connect(config).list_collections()
-    assert len(names) == 3  # the published pair, and the dead writer's passages collection
+    assert len(names) == 2  # the published version's, and the dead writer's half-filled one
     updates.apply(lite, add=load_documents([tmp_path / "docs" / "care.md"]), encoder=FakeEncoder())
     names = milvus.connect(config).list_collections()
     kept = {b[:16] for b in store.kept_build_ids(lite.index_dir)}
-    assert len(names) == 4 and {n.split("_")[2] for n in names} <= kept  # the leftover is gone
+    assert len(names) == 2 and {n.split("_")[2] for n in names} <= kept  # the leftover is gone
     assert {d.doc_id for d in store.read_manifest(lite.index_dir).documents} == {"article", "care"}

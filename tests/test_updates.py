@@ -58,8 +58,9 @@ def _same_index(a, b) -> None:
     assert list(a.documents) == list(b.documents)
     assert a.passages == b.passages
     rows = np.arange(len(a.passages))
-    assert np.allclose(a.search.passage_vectors(rows), b.search.passage_vectors(rows), atol=1e-6)
-    assert all(np.array_equal(x, y) for x, y in zip(a.search.sentence_vectors(rows), b.search.sentence_vectors(rows)))
+    va, vb = a.search.vectors(rows), b.search.vectors(rows)
+    assert np.allclose(va.passages, vb.passages, atol=1e-6)
+    assert all(np.array_equal(x, y) for x, y in zip(va.sentences, vb.sentences))
     from corpus.tokenize import tokenize
 
     for q in ("长期护理保险", "住房公积金缴存比例", "社会保障"):
