@@ -22,13 +22,16 @@ log = logging.getLogger(__name__)
 # ---- in process ---------------------------------------------------------------------
 
 def bench_in_process(settings: Settings, rounds: int) -> dict:
-    from qa.loading import load_service
+    from qa.loading import load_service, release_backend
 
     service = load_service(settings)
-    for q in QUESTIONS:  # warm caches and the allocator
-        service.ask(q)
-    encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
-    ask = timed(service.ask, QUESTIONS, rounds)
+    try:
+        for q in QUESTIONS:  # warm caches and the allocator
+            service.ask(q)
+        encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
+        ask = timed(service.ask, QUESTIONS, rounds)
+    finally:
+        release_backend(settings)  # Milvus Lite: the server started next needs its folder
     return {"encode_ms": summary(encode), "ask_ms": summary(ask), "passages": service.info().passages,
             "dense_index": service.info().dense_kind}
 
