@@ -181,7 +181,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise CLIError("--scale-only needs --scale N")
     report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
                  scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
-                 scale_only=args.scale_only)
+                 scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None)
     print(table(report))
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +256,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--backend", nargs="+", choices=("faiss", "milvus"),
                        help="backends the --scale runs use, side by side (default: QA_BACKEND)")
     bench.add_argument("--scale-only", action="store_true", help="only the --scale runs")
+    bench.add_argument("--scale-data", metavar="DIR", help="where the public sets for --scale are (default: ../shared/data)")
     bench.add_argument("--json", dest="json_out", help="write the figures as JSON")
     bench.add_argument("--index")
     bench.set_defaults(func=cmd_bench)
