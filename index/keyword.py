@@ -13,6 +13,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 class KeywordIndex:
     def __init__(self, retriever: "bm25s.BM25") -> None:
         self._bm25 = retriever
+        self._sorted: bool | None = None  # are postings in passage order? (checked on first use)
 
     @classmethod
     def build(cls, token_lists: list[list[str]], k1: float = 1.2, b: float = 0.75) -> "KeywordIndex":
@@ -43,15 +44,28 @@ class KeywordIndex:
         index = self._bm25.scores
         data, indices, indptr = index["data"], index["indices"], index["indptr"]
         for token in self._bm25.get_tokens_ids(tokens):
-            docs, values = indices[indptr[token]:indptr[token + 1]], data[indptr[token]:indptr[token + 1]]
-            if not len(docs):
+            lo, hi = indptr[token], indptr[token + 1]
+            if lo == hi:
                 continue
-            order = np.argsort(docs, kind="stable")
-            pos = np.searchsorted(docs, rows, sorter=order)
-            pos = np.minimum(pos, len(docs) - 1)
-            found = docs[order[pos]] == rows
-            out[found] += values[order[pos[found]]]
+            docs = indices[lo:hi]
+            # postings are in passage order (bm25s builds them so; _sorted_postings checks once):
+            # a binary search per candidate, not a sort of a posting list 100,000 long
+            order = None if self._sorted_postings() else np.argsort(docs, kind="stable")
+            pos = np.minimum(np.searchsorted(docs, rows, sorter=order), hi - lo - 1)
+            pos = pos if order is None else order[pos]
+            found = docs[pos] == rows
+            out[found] += data[lo:hi][pos[found]]
         return out
+
+    def _sorted_postings(self) -> bool:
+        if self._sorted is None:
+            index = self._bm25.scores
+            indices, indptr = index["indices"], index["indptr"]
+            rising = np.diff(indices.astype(np.int64)) > 0
+            starts = indptr[1:-1]
+            rising[starts[(starts > 0) & (starts < len(indices))] - 1] = True  # a new token's list may start lower
+            self._sorted = bool(rising.all())
+        return self._sorted
 
     def sparse_rows(self) -> tuple[dict[str, int], list[dict[int, float]]]:
         """(token → id, each passage's {token id: BM25 weight}): a passage's score is the sum over the query's tokens.

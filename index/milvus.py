@@ -62,6 +62,7 @@ class MilvusConfig:
     token: str = ""
     prefix: str = "qa"
     lexical: str = "ours"
+    replicas: int = 1  # in-memory replicas on a cluster; Milvus Lite has one
 
     @property
     def embedded(self) -> bool:
@@ -215,8 +216,16 @@ def write(config: MilvusConfig, target: Path, build_id: str, doc_ids: list[str],
     # (~30× slower here); flushing seals them so the index built above serves.
     client.flush(name)
     _check_index(client, name)
-    client.load_collection(name)
+    _load(client, name, config)
     return names
+
+
+def _load(client, name: str, config: MilvusConfig) -> None:
+    """Load a collection, with the configured in-memory replicas on a cluster (each serves reads)."""
+    if config.replicas > 1 and not config.embedded:
+        client.load_collection(name, replica_number=config.replicas)
+    else:
+        client.load_collection(name)
 
 
 def _insert(client, name: str, rows: list[dict]) -> None:
@@ -270,7 +279,7 @@ class MilvusIndex:
         self._name = collections["passages"]
         self._doc_rows, self._sentence_counts, self._vocab = doc_rows, sentence_counts, vocab
         self._client = connect(config)
-        ensure_loaded(self._client, self._name)
+        ensure_loaded(self._client, self._name, config)
 
     def dense_top(self, query: np.ndarray, k: int, doc_id: str | None = None) -> np.ndarray:
         from index.dense import ef_search
@@ -355,7 +364,7 @@ def _row(hit: dict) -> int:
     return int(hit["row"] if "row" in hit else hit["id"])
 
 
-def ensure_loaded(client, name: str) -> None:
+def ensure_loaded(client, name: str, config: MilvusConfig) -> None:
     """Load a collection that is not: after a restart Milvus (Lite too) brings collections back released."""
     if not client.has_collection(name):
         raise MilvusError(f"Milvus has no collection {name}; the index names collections that are gone "
@@ -363,7 +372,7 @@ def ensure_loaded(client, name: str) -> None:
     state = client.get_load_state(name).get("state")
     if str(state) not in ("Loaded", "LoadState.Loaded", "<LoadState: Loaded>") and getattr(state, "name", "") != "Loaded":
         log.info("loading Milvus collection %s (state %s)", name, state)
-        client.load_collection(name)
+        _load(client, name, config)
 
 
 def _doc_filter(doc_id: str | None) -> str:

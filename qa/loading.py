@@ -45,7 +45,8 @@ def milvus_config(settings: Settings) -> MilvusConfig | None:
     """Where the Milvus backend keeps the index's collections; None for the FAISS backend."""
     if settings.backend != "milvus":
         return None
-    return MilvusConfig(settings.milvus_uri, settings.milvus_token, settings.milvus_prefix, settings.milvus_lexical)
+    return MilvusConfig(settings.milvus_uri, settings.milvus_token, settings.milvus_prefix, settings.milvus_lexical,
+                        settings.milvus_replicas)
 
 
 def release_backend(settings: Settings) -> None:

@@ -58,6 +58,7 @@ class Settings:
     milvus_token: str = field(default="", repr=False)  # "user:password" or an API key, for a server
     milvus_prefix: str = "qa"  # collection names start with it: several indexes can share one Milvus
     milvus_lexical: str = "ours"  # Milvus lexical search: ours (BM25 over our tokens) | jieba (Milvus BM25)
+    milvus_replicas: int = 1  # in-memory replicas a cluster loads each version with (more replicas: more read QPS)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -81,6 +82,8 @@ def _check(s: Settings) -> None:
         raise bad("milvus_lexical", f"use one of {', '.join(MILVUS_LEXICAL)}")
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.milvus_prefix):
         raise bad("milvus_prefix", "use a letter, then up to 39 letters, digits or _ (Milvus collection names)")
+    if not 1 <= s.milvus_replicas <= 64:
+        raise bad("milvus_replicas", "must be from 1 to 64 (each replica needs query nodes holding a whole copy)")
     if not s.milvus_uri.strip():
         raise bad("milvus_uri", "must be a local path ending in .db (Milvus Lite) or http(s)://host:port")
     if s.milvus_uri.startswith(("http://", "https://")):
