@@ -111,6 +111,8 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"index      {settings.index_dir.resolve()}")
     print(f"built      {m.created_at} in {m.build_seconds['total']}s (build {m.build_id})")
     print(f"model      {m.model.id} (dim {m.model.dim}), dense index {m.dense_kind}")
+    where = "in this folder" if m.backend == "faiss" else f"Milvus collection {', '.join(m.collections.values())}"
+    print(f"backend    {m.backend}: vectors and lexical index {where}")
     print(f"split      {m.split}")
     print(f"passages   {c.passages} ({c.sentences} sentences), chars {m.passage_chars}")
     print(f"documents  {c.documents}")
