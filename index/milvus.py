@@ -25,7 +25,6 @@ import base64
 import hashlib
 import json
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,6 @@ from index.search import Vectors
 log = logging.getLogger(__name__)
 
 LEXICAL = ("ours", "jieba")  # sparse vectors from corpus/tokenize.py's tokens, or Milvus BM25 with jieba
-PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")  # Milvus names: letters, digits, _; ≤ 255 with our suffix
 INSERT_BATCH = 2_000  # rows per insert call; gRPC messages stay far under Milvus's 64 MB default
 QUERY_BATCH = 16_384  # Milvus returns at most 16,384 rows per query (offset + limit)
 # HNSW with a selective doc_id filter returns fewer than `limit` rows unless its breadth
@@ -48,7 +46,7 @@ FILTER_EF = 512
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80  # the FAISS backend's graph, for the same recall
 TEXT_MAX = 65_535  # Milvus VARCHAR limit; a passage is ~250 characters plus its title
 # float16 bytes in base64: 1,024 characters per 384-dim sentence, so a passage may hold
-# 63 sentences (the labelled set's passages hold at most 12, CMRC's and DRCD's at most 20)
+# 63 sentences (the article's passages hold at most 7, CMRC's at most 12)
 SENTENCES_MAX_CHARS = 65_535
 
 
