@@ -76,14 +76,27 @@ class Paged(BaseModel):
     pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
 
 
+class AnswerSpanOut(BaseModel):
+    """The few characters that answer, inside the answer text."""
+
+    text: str
+    start: int = Field(description="offset in the original document text, like the answer's")
+    end: int
+    text_start: int = Field(description="the same span within the answer's text (code points)")
+    text_end: int
+
+
 class AnswerOut(Paged):
     text: str
-    passage_id: str
+    passage_id: str = Field(description="the passage it comes from; empty for a document fact outside every passage")
     doc_id: str
     title: str
     section: str
     start: int
     end: int
+    span: AnswerSpanOut | None = Field(description="the short answer: a figure, a date, a name, the items of a list; "
+                                                   "the whole sentence when nothing shorter answers")
+    source: str = Field(description='"passage", or "document": the document\'s own facts (title, author, source)')
 
 
 class IndexInfo(BaseModel):
@@ -98,6 +111,7 @@ class Timings(BaseModel):
     dense: float
     bm25: float
     rerank: float
+    answer: float
     total: float
 
 
@@ -129,6 +143,9 @@ class AskResponse(BaseModel):
     answerable: bool
     reason: str
     confidence: float
+    question_type: str = Field(description="number, date, person, place, list, reason, method, definition, other; "
+                                           "document for a question about the document itself")
+    missing: str = Field(description="when refused for it: the detail the text does not give (文中没有提到具体年份)")
     answer: AnswerOut | None
     passages: list[PassageOut]
     timings_ms: Timings
@@ -148,9 +165,18 @@ class DocumentSummary(BaseModel):
     added_at: str = Field(description="when this version of the document was indexed (ISO 8601)")
 
 
+class FactOut(BaseModel):
+    kind: str = Field(description="title, subtitle, author, role, source, issue or date")
+    value: str
+    start: int = Field(description="offset in text where the fact stands; -1 when only the file's properties hold it")
+    end: int
+
+
 class DocumentDetail(DocumentSummary):
     text: str = Field(description="the original text; every citation's [start, end) slices it")
     passage_spans: list[PassageRef]
+    facts: list[FactOut] = Field(description="the document's own facts, found at build time; they answer "
+                                             "questions about the document (作者是谁？)")
 
 
 class Health(BaseModel):

@@ -38,6 +38,7 @@ class Parsed:
     clean: str
     offsets: tuple[int, ...]
     segments: tuple[Segment, ...]
+    title_parts: tuple[str, ...] = ()  # the heading lines the title joins: title, then subtitle
 
 
 @dataclass(frozen=True)
@@ -158,4 +159,4 @@ def parse(text: str, fallback_title: str) -> Parsed:
         previous_body = block
     close_segment()
     title = "　".join(title_parts) or fallback_title
-    return Parsed(title, author, tuple(sections), "".join(chars), tuple(offsets), tuple(segments))
+    return Parsed(title, author, tuple(sections), "".join(chars), tuple(offsets), tuple(segments), tuple(title_parts))

@@ -11,8 +11,10 @@ COLUMNS = [f"recall@{k}" for k in KS] + ["mrr@10", "ndcg@10"]
 def table(report: dict) -> str:
     """The side-by-side retriever table as Markdown (also readable in a terminal)."""
     lines = [
-        f"dataset {report['dataset']}: {report['questions']} questions ({report['unanswerable']} unanswerable), "
-        f"index of {report['index']['passages']} passages",
+        f"dataset {report['dataset']}: {report['questions']} questions ({report['unanswerable']} unanswerable"
+        + (f"; {report['outside_passages']} answered from outside any passage, left out of retrieval figures"
+           if report.get("outside_passages") else "")
+        + f"), index of {report['index']['passages']} passages",
         "",
         "| retriever | " + " | ".join(COLUMNS) + " | answer_accuracy |",
         "|---|" + "---:|" * (len(COLUMNS) + 1),
@@ -20,9 +22,13 @@ def table(report: dict) -> str:
     for name, m in report["retrievers"].items():
         acc = f"{m['answer_accuracy']:.3f}" if "answer_accuracy" in m else ""
         lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in COLUMNS) + f" | {acc} |")
-    na, lat = report["no_answer"], report["latency_ms"]
+    na, lat, pipe = report["no_answer"], report["latency_ms"], report["retrievers"]["pipeline"]
     lines += [
         "",
+        f"short answer: span_exact_match {pipe['span_exact_match']:.3f}, span_f1 {pipe['span_f1']:.3f} "
+        f"(whole sentence {pipe['sentence_f1']:.3f}); where the top passage holds the answer "
+        f"({pipe['top_passage_questions']} questions): span_f1 {pipe['span_f1_top_passage']:.3f} "
+        f"(whole sentence {pipe['sentence_f1_top_passage']:.3f}); doc_recall@1 {pipe['doc_recall@1']:.3f}",
         f"no answer: precision {na['precision']:.3f}, recall {na['recall']:.3f}, "
         f"false refusal rate {na['false_refusal_rate']:.3f} (threshold {report['calibration']['threshold']}, "
         f"suggested {report['calibration']['suggested_threshold']})",
@@ -35,6 +41,15 @@ def _tag_table(report: dict) -> str:
     lines = ["| tag | questions | recall@1 | recall@5 | mrr@10 | answer_accuracy |", "|---|---:|---:|---:|---:|---:|"]
     for tag, m in report["by_tag"].items():
         lines.append(f"| {tag} | {m['questions']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['mrr@10']:.3f} | {m['answer_accuracy']:.3f} |")
+    return "\n".join(lines)
+
+
+def _type_table(report: dict) -> str:
+    lines = ["| question type | questions | recall@1 | answer_accuracy | span_exact_match | span_f1 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for qtype, m in report["by_type"].items():
+        lines.append(f"| {qtype} | {m['questions']} | {m['recall@1']:.3f} | {m['answer_accuracy']:.3f} | "
+                     f"{m['span_exact_match']:.3f} | {m['span_f1']:.3f} |")
     return "\n".join(lines)
 
 
@@ -74,6 +89,7 @@ def markdown(report: dict, chart_name: str) -> str:
     parts = [f"# Retrieval evaluation — {report['dataset']}", "", table(report), "", f"![recall and tags]({chart_name})", ""]
     if report["by_tag"]:
         parts += ["## By tag (pipeline)", "", _tag_table(report), ""]
+    parts += ["## By question type (pipeline)", "", _type_table(report), ""]
     cal = report["calibration"]
     parts += [
         "## No-answer calibration", "",
@@ -90,7 +106,7 @@ def markdown(report: dict, chart_name: str) -> str:
             f"- **{m['id']}** {m['question']}",
             f"  - expected: {m['expected']} (relevant: {', '.join(m['relevant']) or '—'})",
             f"  - returned: {m['returned']} · {m['returned_section'] or ''} · confidence {m['confidence']}",
-            f"  - answer: {got}",
+            f"  - answer: {got}" + (f" · short answer: {m['returned_span']}" if m.get("returned_span") else ""),
         ]
     return "\n".join(parts) + "\n"
 

@@ -27,6 +27,7 @@ class EvalItem:
     evidence: tuple[tuple[int, int], ...]  # spans in the squashed document text
     answer: str
     tags: tuple[str, ...]
+    golds: tuple[str, ...] = ()  # every accepted short answer (SQuAD files list several)
 
 
 class _Docs:
@@ -62,14 +63,15 @@ def labelled_items(service: QAService, questions) -> list[EvalItem]:
             if not found:
                 raise DatasetError(f"{q.id}: evidence not found in document '{doc_id}': {evidence[:40]}…")
             spans += found
-        items.append(EvalItem(q.id, q.question, True, doc_id, tuple(spans), q.answer, q.tags))
+        items.append(EvalItem(q.id, q.question, True, doc_id, tuple(spans), q.answer, q.tags, (q.answer,)))
     return items
 
 
 def squad_items(service: QAService, questions: list[dict]) -> list[EvalItem]:
     docs = _Docs(service)
     return [
-        EvalItem(q["id"], q["question"], True, q["doc_id"], (docs[q["doc_id"]].span(*q["span"]),), q["answer"], ())
+        EvalItem(q["id"], q["question"], True, q["doc_id"], (docs[q["doc_id"]].span(*q["span"]),), q["answer"], (),
+                 tuple(q.get("answers", [q["answer"]])))
         for q in questions
     ]
 
@@ -100,6 +102,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
     rankings = defaultdict(list)
     relevants, latencies, rows = [], [], []
     refused, truth, confidences = [], [], {True: [], False: []}
+    outside = 0
     for item in tqdm(items, desc=f"eval {name}", disable=not progress, unit="q"):
         started = time.perf_counter()
         result, ranked = service.ask_with_rankings(item.question, top_k=10)
@@ -111,20 +114,27 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
             rows.append({"item": item, "result": result})
             continue
         relevant = _relevant(service, docs, item)
-        relevants.append(relevant)
-        for r in RETRIEVERS:
-            rankings[r].append(ranked[r])
+        if relevant:  # a byline or title in no passage is the document's facts' to answer, not retrieval's
+            relevants.append(relevant)
+            for r in RETRIEVERS:
+                rankings[r].append(ranked[r])
+        else:
+            outside += 1
         correct = result.answerable and _answer_correct(docs, item, result.answer)
-        rows.append({"item": item, "result": result, "relevant": relevant, "correct": correct})
+        rows.append({"item": item, "result": result, "relevant": relevant, "correct": correct,
+                     "top_relevant": bool(result.hits) and result.hits[0].passage_id in relevant,
+                     "top_document": bool(result.hits) and result.hits[0].doc_id == item.doc_id,
+                     **_span_scores(item, result)})
     answered = [r for r in rows if r["item"].answerable]
     report = {
         "dataset": name,
         "questions": len(items),
         "unanswerable": sum(not i.answerable for i in items),
+        "outside_passages": outside,  # answerable questions whose evidence lies in no passage: not in retrieval figures
         "retrievers": {r: metrics.retrieval_metrics(rankings[r], relevants) for r in RETRIEVERS},
         "no_answer": metrics.no_answer_metrics(refused, truth),
         "latency_ms": {"p50": metrics.percentile(latencies, 50), "p95": metrics.percentile(latencies, 95)},
-        "by_tag": _by_tag(answered, rankings["pipeline"]),
+        "by_tag": _by_tag([r for r in answered if r["relevant"]], rankings["pipeline"]),
         "calibration": {
             "threshold": service.settings.no_answer_threshold,
             "suggested_threshold": metrics.best_threshold(confidences[True], confidences[False]),
@@ -137,8 +147,50 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
     }
     report["retrievers"]["pipeline"]["answer_accuracy"] = round(
         sum(r["correct"] for r in answered) / len(answered), 4) if answered else 0.0
+    report["retrievers"]["pipeline"].update(_answer_figures(answered))
+    report["by_type"] = _by_type(answered)
     report["misses"] = _misses(rows)
     return report
+
+
+def _span_scores(item: EvalItem, result) -> dict[str, float]:
+    """CMRC 2018 EM/F1 of the short answer and, as the baseline, of the whole answer sentence
+    (0 when the question was refused)."""
+    a = result.answer if result.answerable else None
+    if a is None:
+        return {"span_em": 0.0, "span_f1": 0.0, "sentence_f1": 0.0}
+    span = a.span.text if a.span else a.text
+    return {"span_em": metrics.cmrc_em(span, item.golds), "span_f1": metrics.cmrc_f1(span, item.golds),
+            "sentence_f1": metrics.cmrc_f1(a.text, item.golds)}
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return round(sum(r[key] for r in rows) / len(rows), 4) if rows else 0.0
+
+
+def _answer_figures(answered: list[dict]) -> dict[str, float]:
+    """The short answer's figures over every answerable question, and over those whose top
+    passage holds the answer (the reader's own share of the work), beside the whole sentence;
+    ``doc_recall@1``: the top passage comes from the question's own document."""
+    top = [r for r in answered if r["top_relevant"]]
+    return {
+        "span_exact_match": _mean(answered, "span_em"), "span_f1": _mean(answered, "span_f1"),
+        "sentence_f1": _mean(answered, "sentence_f1"),
+        "span_f1_top_passage": _mean(top, "span_f1"), "sentence_f1_top_passage": _mean(top, "sentence_f1"),
+        "top_passage_questions": len(top),
+        "doc_recall@1": _mean(answered, "top_document"),
+    }
+
+
+def _by_type(answered: list[dict]) -> dict:
+    """Answer figures per question type (qa.answer_types, or "document" for the document's own facts)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in answered:
+        groups[row["result"].question_type].append(row)
+    return {t: {"questions": len(rows), "recall@1": _mean([r for r in rows if r["relevant"]], "top_relevant"),
+                "answer_accuracy": _mean(rows, "correct"), "span_exact_match": _mean(rows, "span_em"),
+                "span_f1": _mean(rows, "span_f1")}
+            for t, rows in sorted(groups.items())}
 
 
 def _by_tag(answered: list[dict], pipeline: list[list[str]]) -> dict:
@@ -162,8 +214,8 @@ def _misses(rows: list[dict]) -> list[dict]:
     for row in rows:
         item, result = row["item"], row["result"]
         top = result.hits[0] if result.hits else None
-        if item.answerable:
-            ok = top is not None and top.passage_id in row["relevant"] and row["correct"]
+        if item.answerable:  # a fact outside every passage needs only the right answer
+            ok = row["correct"] and (not row["relevant"] or (top is not None and top.passage_id in row["relevant"]))
         else:
             ok = not result.answerable
         if ok:
@@ -175,6 +227,8 @@ def _misses(rows: list[dict]) -> list[dict]:
             "returned": top.passage_id if top else None,
             "returned_answerable": result.answerable,
             "returned_answer": result.answer.text if result.answer else None,
+            "returned_span": result.answer.span.text if result.answer and result.answer.span else None,
+            "reason": result.reason,
             "returned_section": top.section if top else None,
             "confidence": result.confidence,
         })

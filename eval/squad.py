@@ -52,6 +52,7 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
                 questions.append({
                     "id": str(qa.get("id", len(questions))), "question": qa["question"], "doc_id": doc_id,
                     "answer": first["text"], "span": (offset + start, offset + start + len(first["text"])),
+                    "answers": list(dict.fromkeys(x["text"] for x in answers)),  # every gold, for span EM/F1
                 })
     if not documents:
         raise DatasetError(f"{path}: holds no contexts")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.documents import CorpusError, Document
+from corpus.facts import document_facts
 from corpus.passages import Passage, SplitSettings, plan
 from corpus.tokenize import tokenize
 from index import milvus, store
@@ -86,7 +87,8 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
         doc = pd.doc
         record = store.DocumentRecord(
             doc.doc_id, str(Path(doc.path).absolute()), pd.title, pd.parsed.author, pd.parsed.sections,
-            doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta, added_at=now)
+            doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta, added_at=now,
+            facts=document_facts(doc.text, pd.parsed.title_parts, pd.parsed.author, doc.meta))
         parts.append(store.Part(record, tuple(mine), vectors[row : row + n], sentence_vectors[srow : srow + ns],
                           tuple(tokens[row : row + n])))
         row, srow = row + n, srow + ns

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FORMAT_VERSION = 2  # 2: passages carry their clean→original offset runs
+FORMAT_VERSION = 3  # 2: passages carry their clean→original offset runs; 3: documents carry their facts
 CONTEXT_HEADERS = ("title", "none")
 BACKENDS = ("faiss", "milvus")
 

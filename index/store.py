@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.documents import Document
+from corpus.facts import Fact
 from corpus.passages import Passage, SplitSettings
 from index import milvus
 from index.dense import DenseIndex
@@ -55,6 +56,7 @@ class DocumentRecord:
     pages: tuple[int, ...] = ()  # where each page starts in ``text`` (paged formats)
     meta: tuple[tuple[str, str], ...] = ()  # file properties: title, author, …
     added_at: str = ""  # when this content was indexed (kept while the document is unchanged)
+    facts: tuple[Fact, ...] = ()  # the document's own title, author, source… with their offsets
 
     def as_document(self) -> Document:
         """The source document as it was read, to parse and embed again."""
@@ -273,7 +275,7 @@ def _read(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) 
         row = json.loads(line)
         documents[row["doc_id"]] = DocumentRecord(**{
             **row, "sections": tuple(row["sections"]), "pages": tuple(row["pages"]),
-            "meta": tuple(tuple(kv) for kv in row["meta"])})
+            "meta": tuple(tuple(kv) for kv in row["meta"]), "facts": tuple(Fact(**f) for f in row["facts"])})
     passages = []
     for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)

@@ -2,23 +2,107 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from corpus.passages import Passage
+from corpus.text import SECTION_RE, SUBSECTION_RE
+from qa.answer_types import Expectation, holds
 from qa.types import Highlight
 
 SHORT_SENTENCE = 20  # a sentence this short (a heading, "（三）待遇水平稳步提高。") rarely answers alone
 # A sentence that announces what follows ("……提出一系列科学方法。", "主要有：") is no answer
 # by itself: the items are in the next sentence.
 _INTRODUCES = re.compile(r"(?:[：:]|(?:(?:一系列|下列)[^，。；！？]{0,8}|如下|以下[^，。；！？]{0,4})[。！]?)\s*$")
+_ITEMS_RE = re.compile(r"[^、；;]+[、；;][^、；;]+[、；;][^、；;]+")  # three items or more: 甲、乙、丙
+HEADING_CHARS = 40  # the article's subsection headings run 12–33 characters
 MIN_TERM_CHARS = 2  # single-character terms light up half a passage: too noisy to mark
 
 
-def answer_extent(passage: Passage, k: int) -> tuple[int, int]:
-    """The answer's span in the passage text: sentence ``k``, with the next one when it only leads in."""
+def answer_extent(passage: Passage, k: int, expected: Expectation | None = None) -> tuple[int, int]:
+    """The answer's span in the passage text: sentence ``k``, with the next one when it only
+    leads in, or when a list question's items are there and not in sentence ``k``."""
     s, e = passage.sentences[k]
-    if k + 1 < len(passage.sentences) and (e - s < SHORT_SENTENCE or _INTRODUCES.search(passage.text[s:e])):
-        e = passage.sentences[k + 1][1]
+    if k + 1 < len(passage.sentences):
+        leads_in = e - s < SHORT_SENTENCE or _INTRODUCES.search(passage.text[s:e])
+        items_next = expected is not None and expected.kind == "list" \
+            and not _ITEMS_RE.search(passage.text[s:e]) and _ITEMS_RE.search(_sentence(passage, k + 1))
+        if leads_in or items_next:
+            e = passage.sentences[k + 1][1]
     return s, e
+
+
+def is_heading(sentence: str) -> bool:
+    """A numbered heading repeated as a sentence (（一）加快发展……体系。): it names a topic, answers nothing."""
+    return len(sentence) <= HEADING_CHARS and bool(SUBSECTION_RE.match(sentence) or SECTION_RE.match(sentence))
+
+
+# The sentences an answer may come from: those of the best passages that score within
+# TYPE_MARGIN of the best sentence and hold nearly as many of the question's words
+# (COVERAGE_SLACK fewer, as a share).  Among them, one holding the detail the question asks
+# for (a year for 哪一年) is chosen; when none holds it, the text does not say, and the
+# service refuses.  Set on the first half of cmrc2018_trial.json's questions with
+# eval/choice_eval.py (answer accuracy 0.882 at 0.03 against 0.878 at 0.05 and 0.1; slack
+# 0.25 or 0.5 alike; false refusals 0.006 throughout); the labelled set was only measured.
+TYPE_MARGIN = 0.03
+COVERAGE_SLACK = 0.25
+TYPE_PASSAGES = 3  # how many of the best passages the choice looks into
+# Kinds a question prefers without refusing for their absence (哪些, 什么时候); 哪里 gained
+# nothing on the same split (0.882 with or without), so it keeps its best sentence.
+PREFERRED = frozenset({"list", "date"})
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Where the answer comes from: the ``hit``-th passage's sentence ``sentence``; or, with
+    ``hit`` None, no sentence close enough holds what the question asks for."""
+
+    hit: int | None
+    sentence: int
+
+
+def choose(passages: list[Passage], scores: list, best: int, terms: list[str], expected: Expectation | None,
+           margin: float | None = None, slack: float | None = None) -> Choice:
+    """The answer sentence among ``passages`` (best first, ``scores`` their sentence scores),
+    starting from sentence ``best`` of the first passage."""
+    margin = TYPE_MARGIN if margin is None else margin  # read at call time: eval/choice_eval.py varies them
+    slack = COVERAGE_SLACK if slack is None else slack
+    first = passages[0]
+    if is_heading(_sentence(first, best)) and best + 1 < len(first.sentences):
+        best += 1  # a heading introduces what follows it (（三）建立健全职业伤害保障制度。这是……的内在要求)
+    if expected is None or (not expected.refuses and expected.kind not in PREFERRED):
+        return Choice(0, best)
+    if holds(expected, _sentence(passages[0], best)):
+        return Choice(0, best)
+    words = [t for t in terms if len(t) >= 2]
+    floor_score = scores[0][best] - margin
+    floor_cover = coverage(_sentence(passages[0], best), words) - slack
+    for i, (p, sc) in enumerate(zip(passages, scores)):
+        fits = [k for k in range(len(p.sentences)) if sc[k] >= floor_score
+                and coverage(_sentence(p, k), words) >= floor_cover and holds(expected, _sentence(p, k))]
+        if fits:
+            return Choice(i, max(fits, key=lambda k: (sc[k], -k)))
+    return Choice(None if expected.refuses else 0, best)
+
+
+def coverage(sentence: str, words: list[str]) -> float:
+    """Share of the question's words found in ``sentence`` (1.0 for a question without any)."""
+    if not words:
+        return 1.0
+    lowered = sentence.lower()
+    return sum(w in lowered for w in words) / len(words)
+
+
+def absent_names(names: list[str], passages: list[Passage], titles: list[str]) -> list[str]:
+    """The places the question names that none of
+    ``passages`` nor their documents' titles mention: a question about 北京 is not answered by
+    a passage that never says 北京."""
+    text = "\n".join([p.text for p in passages] + titles).lower()
+    return [n for n in names if n.lower()[:2] not in text]  # 台湾地区 is named where 台湾 is
+
+
+def _sentence(passage: Passage, k: int) -> str:
+    s, e = passage.sentences[k]
+    return passage.text[s:e]
 
 
 def highlights(passage: Passage, k: int, terms: set[str]) -> tuple[Highlight, ...]:

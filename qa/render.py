@@ -30,6 +30,8 @@ def result_json(result: Result, service) -> dict:
         "answerable": result.answerable,
         "reason": result.reason,
         "confidence": result.confidence,
+        "question_type": result.question_type,
+        "missing": result.missing,
         "answer": cited_json(result.answer) if result.answer else None,
         "passages": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
@@ -47,6 +49,16 @@ def _marked(hit: Hit) -> str:
     return "".join(out)
 
 
+def _with_span(answer: Answer, color: bool) -> str:
+    """The answer text with its short answer in yellow (in brackets without colour)."""
+    span = answer.span
+    if span is None or (span.text_start, span.text_end) == (0, len(answer.text)):
+        return answer.text
+    a, b = span.text_start, span.text_end
+    mark = (lambda s: f"{_YELLOW}{s}{_RESET}{_BOLD}") if color else (lambda s: f"【{s}】")
+    return answer.text[:a] + mark(answer.text[a:b]) + answer.text[b:]
+
+
 def page_label(pages: tuple[int, ...]) -> str:
     """" 第 3 页" or " 第 3–4 页" for a paged document, nothing otherwise."""
     if not pages:
@@ -59,10 +71,12 @@ def render_result(result: Result, color: bool = False) -> str:
     lines = [c(_BOLD, f"问：{result.question}")]
     if result.answer:
         a = result.answer
-        lines += [c(_BOLD, f"答：{a.text}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
+        if a.span and (a.span.text_start, a.span.text_end) != (0, len(a.text)):
+            lines.append(c(_BOLD, f"答：{a.span.text}"))
+        lines += [c(_BOLD, f"{'原文' if a.span and a.span.text != a.text else '答'}：{_with_span(a, color)}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
                                                f"[{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
     else:
-        lines.append(c(_YELLOW, f"未找到答案：{result.reason}"))
+        lines.append(c(_YELLOW, f"未找到答案：{result.missing or result.reason}"))
     lines.append("")
     for n, hit in enumerate(result.hits, 1):
         s = hit.scores

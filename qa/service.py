@@ -18,6 +18,8 @@ from corpus.tokenize import bigrams, tokenize
 from index.encoder import Encoder
 from index.store import DocumentRecord, LoadedIndex
 from qa import answer as answers
+from qa.answer_types import Expectation, expectation, question_names, question_type
+from qa.document_questions import asked_fact, fact_extent, find_fact
 from qa import ranking
 from qa.batching import QueryBatcher
 from qa.clock import elapsed_ms
@@ -25,7 +27,8 @@ from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.retrieval import Candidates, candidates
 from qa.sentence_stage import SentenceScores, SentenceStage
 from qa.settings import Settings
-from qa.types import Answer, Hit, IndexInfo, NotFound, QuestionError, Result
+from qa.span import short_answer
+from qa.types import Answer, AnswerSpan, Hit, IndexInfo, NotFound, QuestionError, Result
 
 class QAService:
     def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings,
@@ -72,13 +75,36 @@ class QAService:
         stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
         final = ranking.final_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
         order = ranking.top(cands.rows, final, top_k)
-        timings["rerank"] += elapsed_ms(t)
-        hits = tuple(self._hit(cands, i, float(final[i]), stage[i], set(terms)) for i in order)
+        timings["rerank"] += elapsed_ms(t)  # candidates() put the reading of their vectors there
+        t = time.perf_counter()
+        expected = expectation(question)
+        near = order[: answers.TYPE_PASSAGES]
+        top = [self.index.passages[int(cands.rows[i])] for i in near]
+        choice = answers.choose(top, [stage[i].scores for i in near], stage[near[0]].best, terms, expected) \
+            if len(near) else answers.Choice(None, 0)
+        chosen = {near[choice.hit]: choice.sentence} if choice.hit is not None else {}
+        hits = tuple(self._hit(cands, i, float(final[i]), stage[i], set(terms), chosen.get(i)) for i in order)
         confidence = float(final[order[0]]) if hits else 0.0
         answerable, reason = answers.verdict(confidence, bool(hits), self.settings.no_answer_threshold)
-        answer = self._answer(int(cands.rows[order[0]]), stage[order[0]]) if answerable else None
+        qtype, missing, answer = question_type(question), "", None
+        fact = self._fact(question, doc_id, hits)
+        absent = answers.absent_names(question_names(question), top, [self.index.documents[p.doc_id].title for p in top])
+        if fact is not None:
+            answer, qtype, answerable, confidence = fact, "document", True, 1.0
+            reason = "answered from the document's own details (title, author, source), cited to their line"
+        elif answerable and absent:
+            answerable, missing = False, "文中没有提到" + "、".join(f"“{n}”" for n in absent)
+            reason = f"{missing}: none of the closest passages mentions {', '.join(absent)}; they are listed"
+        elif answerable and choice.hit is None:
+            answerable, missing = False, expected.missing
+            reason = (f"{missing}: none of the closest passages holds the {expected.kind} the question "
+                      f"asks for; they are listed")
+        elif answerable:
+            answer = self._answer(int(cands.rows[near[choice.hit]]), choice.sentence, question, expected)
+        timings["answer"] = elapsed_ms(t)
         timings["total"] = elapsed_ms(started)
-        return Result(question, answerable, reason, answer, hits, round(confidence, 4), timings), cands
+        return Result(question, answerable, reason, answer, hits, round(confidence, 4), timings,
+                      qtype, missing), cands
 
     def _check(self, question: str, top_k: int, doc_id: str | None) -> str:
         if not isinstance(question, str) or not question.strip():
@@ -92,8 +118,9 @@ class QAService:
             raise NotFound(f"no document with id '{doc_id}'")
         return question
 
-    def _hit(self, cands: Candidates, i: int, final: float, stage: SentenceScores, terms: set[str]) -> Hit:
-        """A result row with every score that placed it; highlights: best sentence and question terms."""
+    def _hit(self, cands: Candidates, i: int, final: float, stage: SentenceScores, terms: set[str],
+             sentence: int | None = None) -> Hit:
+        """A result row with every score that placed it; highlights: the answer (else best) sentence and question terms."""
         p = self.index.passages[int(cands.rows[i])]
         scores = {
             "dense": round(float(cands.dense[i]), 4), "dense_rank": int(cands.dense_rank[i]),
@@ -102,14 +129,38 @@ class QAService:
         }
         doc = self.index.documents[p.doc_id]
         return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, round(final, 4), scores,
-                   answers.highlights(p, stage.best, terms), pages_of(doc.pages, p.start, p.end))
+                   answers.highlights(p, stage.best if sentence is None else sentence, terms),
+                   pages_of(doc.pages, p.start, p.end))
 
-    def _answer(self, row: int, stage: SentenceScores) -> Answer:
+    def _answer(self, row: int, sentence: int, question: str, expected: Expectation | None) -> Answer:
+        """Sentence ``sentence`` of passage ``row`` (with the next when it only leads in) and the short answer in it."""
         p = self.index.passages[row]
-        s, e = answers.answer_extent(p, stage.best)
+        s, e = answers.answer_extent(p, sentence, expected)
         start, end = p.original_span(s, e)
+        a, b = short_answer(question, p.text[s:e])
+        span = AnswerSpan(p.text[s + a : s + b], *p.original_span(s + a, s + b), a, b)
         doc = self.index.documents[p.doc_id]
-        return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, start, end, pages_of(doc.pages, start, end))
+        return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, start, end, pages_of(doc.pages, start, end),
+                      span)
+
+    def _fact(self, question: str, doc_id: str | None, hits: tuple[Hit, ...]) -> Answer | None:
+        """An answer from the document's own facts, for a question about the document (its author,
+        source, title…): the one asked about, the only one indexed, or the top passage's."""
+        doc_id = doc_id or (next(iter(self.index.documents)) if len(self.index.documents) == 1
+                            else hits[0].doc_id if hits else None)
+        doc = self.index.documents.get(doc_id) if doc_id else None
+        kind = doc and asked_fact(question, doc.facts)
+        fact = find_fact(kind, doc.facts) if kind else None
+        if fact is None or fact.start < 0:
+            return None
+        line_start, line_end, start, end = fact_extent(doc.text, fact, doc.facts)
+        rows = self._doc_rows[doc.doc_id]
+        p = next((self.index.passages[r] for r in rows
+                  if self.index.passages[r].start <= start < self.index.passages[r].end), None)
+        text = doc.text[line_start:line_end]
+        span = AnswerSpan(doc.text[start:end], start, end, start - line_start, end - line_start)
+        return Answer(text, p.id if p else "", doc.doc_id, doc.title, p.section if p else "", line_start, line_end,
+                      pages_of(doc.pages, line_start, line_end), span, source="document")
 
     # ---- looking things up --------------------------------------------------------------
 

@@ -33,8 +33,19 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class AnswerSpan:
+    """The few characters that answer (a figure, a date, a name, the items of a list) inside the answer."""
+
+    text: str
+    start: int  # original document offsets, like the answer's
+    end: int
+    text_start: int  # the same span within the answer's text
+    text_end: int
+
+
+@dataclass(frozen=True)
 class Answer:
-    """The verbatim sentence(s) that answer, with their citation."""
+    """The verbatim sentence(s) that answer, with their citation and the short answer inside them."""
 
     text: str
     passage_id: str
@@ -44,6 +55,8 @@ class Answer:
     start: int
     end: int
     pages: tuple[int, ...] = ()  # 1-based pages the answer lies on (paged formats such as PDF)
+    span: AnswerSpan | None = None  # None only where no answer sentence exists to cut it from
+    source: str = "passage"  # "passage", or "document": the document's own facts (author, source, …)
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class Result:
     hits: tuple[Hit, ...]
     confidence: float = 0.0  # the best passage's sentence score; the no-answer threshold applies to it
     timings_ms: dict[str, float] = field(default_factory=dict)
+    question_type: str = "other"  # qa.answer_types.QUESTION_TYPES, or "document" for the document's own facts
+    missing: str = ""  # when refused because the text lacks the detail asked for: what it lacks (文中没有提到具体年份)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def test_top_passage_covers_the_evidence_and_citations_check_out(client, questio
     for h in top["highlights"]:
         assert top["start"] <= h["start"] < h["end"] <= top["end"]
         assert squash(doc["text"][h["start"] : h["end"]]) == squash(top["text"][h["text_start"] : h["text_end"]])
-    assert set(body["timings_ms"]) == {"embed", "dense", "bm25", "rerank", "total"}
+    assert set(body["timings_ms"]) == {"embed", "dense", "bm25", "rerank", "answer", "total"}
     assert body["index"]["passages"] == len(doc["passage_spans"])
 
 

@@ -56,6 +56,19 @@ def test_type_a_question_and_see_a_cited_answer(page):
     assert "2025年" in [m.inner_text() for m in first.query_selector_all("mark.term")]
 
 
+def test_the_short_answer_is_shown_and_marked_and_a_missing_detail_is_named(page, client):
+    """Issue #14: the span above its sentence and marked inside it, as the API cut it."""
+    question = "城乡居民基础养老金最低标准从多少提高到多少？"
+    span = client.post("/ask", json={"question": question}).json()["answer"]["span"]
+    assert span["text"] == "由55元提高到143元"
+    _ask(page, question)
+    # wait for this answer, not a previous one still on the page
+    page.wait_for_function("t => document.querySelector('#answer-span')?.innerText === t", arg=span["text"])
+    assert page.inner_text("#answer-span-mark") == span["text"]
+    _ask(page, "养老保险全国统筹是哪一年实现的？")
+    page.wait_for_function("() => document.querySelector('#no-answer-why')?.innerText.includes('文中没有提到具体年份')")
+
+
 def test_citation_opens_the_document_with_the_span_highlighted(page, client):
     _ask(page, "四防是什么？")
     page.wait_for_selector("#answer")
@@ -71,7 +84,8 @@ def test_citation_opens_the_document_with_the_span_highlighted(page, client):
 
 def test_no_answer_and_error_states(page):
     _ask(page, "明天北京会下雨吗？")
-    refusal = page.wait_for_selector("#no-answer").inner_text()
+    page.wait_for_function("() => document.querySelector('#no-answer')?.innerText.includes('置信度')")
+    refusal = page.inner_text("#no-answer")
     assert "未找到答案" in refusal and "置信度 0." in refusal
     # the input's length check stops a person; the server still refuses a longer question
     page.eval_on_selector("#question", "el => { el.setCustomValidity(''); el.value = '长'.repeat(501); }")

@@ -154,6 +154,22 @@ def test_the_terminal_shows_evidence_in_bold_and_terms_in_yellow():
     assert f"{reset}前" not in colour and "前文。" in colour  # outside both: plain
 
 
+def test_the_terminal_shows_the_short_answer_first_and_marks_it_in_its_sentence():
+    from qa.render import render_result
+    from qa.types import Answer, AnswerSpan, Result
+
+    span = AnswerSpan("10.76亿人", 109, 116, 6, 13)
+    answer = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117, (), span)
+    plain = render_result(Result("参保人数是多少？", True, "answer found", answer, (), 0.9, {"total": 12.0}))
+    assert "答：10.76亿人\n原文：参保人数达到【10.76亿人】。" in plain
+    whole = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117, (),
+                   AnswerSpan("参保人数达到10.76亿人。", 103, 117, 0, 14))
+    plain = render_result(Result("参保人数是多少？", True, "answer found", whole, (), 0.9, {"total": 12.0}))
+    assert "答：参保人数达到10.76亿人。" in plain and "【" not in plain and "原文" not in plain
+    refused = Result("哪一年实现的？", False, "…", None, (), 0.9, {"total": 12.0}, "date", "文中没有提到具体年份")
+    assert "未找到答案：文中没有提到具体年份" in render_result(refused)
+
+
 def test_serve_build_missing_builds_the_default_corpus_then_serves(real_settings, tmp_path):
     """`make run` on a fresh clone: no index yet, so `qa serve --build-missing` builds one first."""
     from eval.serving import Client, start_server, stop_server

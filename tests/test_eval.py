@@ -88,9 +88,18 @@ def test_quality_on_the_labelled_set(article_report):
     assert pipeline["recall@1"] >= 0.90
     assert pipeline["recall@5"] >= 0.96
     assert pipeline["recall@1"] > max(r["retrievers"][x]["recall@1"] for x in ("bm25", "dense", "hybrid"))
-    assert pipeline["answer_accuracy"] >= 0.80
-    assert r["no_answer"]["recall"] >= 0.72
-    assert r["no_answer"]["false_refusal_rate"] <= 0.05
+    assert pipeline["answer_accuracy"] >= 0.89  # 0.899 with 189 answerable questions; issue #14 asks 0.92
+    assert r["no_answer"]["recall"] >= 0.82  # 0.830 of 47; issue #14 asks 0.85
+    assert r["no_answer"]["false_refusal_rate"] <= 0.02  # 0.011
+
+
+def test_the_short_answer_on_the_labelled_set(article_report):
+    """Issue #14: the span beats the whole sentence by far; the document's own questions all answered."""
+    pipeline = article_report["retrievers"]["pipeline"]
+    assert pipeline["span_f1"] >= 0.51 and pipeline["span_f1"] >= 2 * pipeline["sentence_f1"]  # 0.517, 0.243
+    assert pipeline["span_exact_match"] >= 0.27  # 0.275
+    assert article_report["by_type"]["document"]["answer_accuracy"] == 1.0
+    assert article_report["outside_passages"] >= 4  # bylines and titles: in no passage, answered from the facts
 
 
 def test_report_shape_and_files(article_report, tmp_path):
@@ -136,3 +145,16 @@ def test_cmrc_sample_runs(real_settings):
     assert report["questions"] >= 40 and report["unanswerable"] == 0
     assert report["retrievers"]["pipeline"]["recall@5"] >= 0.9
     assert report["retrievers"]["pipeline"]["recall@1"] >= 0.8
+
+
+def test_answer_figures_by_hand():
+    from eval.runner import _answer_figures
+
+    rows = [
+        {"span_em": 1.0, "span_f1": 1.0, "sentence_f1": 0.4, "top_relevant": True, "top_document": True},
+        {"span_em": 0.0, "span_f1": 0.5, "sentence_f1": 0.2, "top_relevant": True, "top_document": True},
+        {"span_em": 0.0, "span_f1": 0.0, "sentence_f1": 0.0, "top_relevant": False, "top_document": False},
+    ]
+    figures = _answer_figures(rows)
+    assert figures == {"span_exact_match": 0.3333, "span_f1": 0.5, "sentence_f1": 0.2, "span_f1_top_passage": 0.75,
+                       "sentence_f1_top_passage": 0.3, "top_passage_questions": 2, "doc_recall@1": 0.6667}

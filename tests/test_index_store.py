@@ -12,6 +12,7 @@ from corpus.documents import DEFAULT_CORPUS, load_documents
 from corpus.passages import SplitSettings
 from index import store
 from index.build import build_index
+from index.manifest import FORMAT_VERSION
 from index.store import IndexStoreError
 
 
@@ -102,7 +103,7 @@ def _good_manifest(target: Path) -> dict:
 @pytest.mark.parametrize("damage", [
     lambda m: [1],
     lambda m: "manifest",
-    lambda m: {"format_version": 2},
+    lambda m: {"format_version": FORMAT_VERSION},
     lambda m: {**m, "files": None},
     lambda m: {k: v for k, v in m.items() if k != "files"},
     lambda m: {**m, "model": {"id": "fake-bigram-64"}},
@@ -124,7 +125,7 @@ def test_valid_json_but_wrong_manifest_is_called_damaged(tmp_path, fake_encoder,
 def test_an_older_format_is_refused_with_the_fix(tmp_path, fake_encoder):
     target = _build(tmp_path, fake_encoder)
     (target / "manifest.json").write_text(json.dumps({**_good_manifest(target), "format_version": 1}), encoding="utf-8")
-    with pytest.raises(IndexStoreError, match="has format 1, this version reads 2; rebuild"):
+    with pytest.raises(IndexStoreError, match=f"has format 1, this version reads {FORMAT_VERSION}; rebuild"):
         store.load(target, fake_encoder.model_id, SplitSettings())
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 
-STAGES = ("embed", "dense", "bm25", "rerank", "total")
+STAGES = ("embed", "dense", "bm25", "rerank", "answer", "total")
 
 
 def sample(text: str, name: str, **labels) -> float | None:

@@ -94,7 +94,7 @@ def test_scores_are_exposed_and_ordered(service):
     for h in result.hits:
         assert set(h.scores) == {"dense", "dense_rank", "bm25", "bm25_rank", "fused", "sentence"}
         assert -1 <= h.scores["dense"] <= 1 and h.scores["bm25"] >= 0
-    assert set(result.timings_ms) == {"embed", "dense", "bm25", "rerank", "total"}
+    assert set(result.timings_ms) == {"embed", "dense", "bm25", "rerank", "answer", "total"}
 
 
 def test_deterministic(service):

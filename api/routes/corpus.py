@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Service
-from api.schemas import ERRORS, DocumentDetail, DocumentSummary, PassageDetail, PassageRef
+from api.schemas import ERRORS, DocumentDetail, DocumentSummary, FactOut, PassageDetail, PassageRef
 from qa.service import QAService
 
 router = APIRouter(tags=["corpus"], responses=ERRORS)
@@ -30,7 +30,8 @@ def document(doc_id: str, service: Service):
     """One document with its original text and where each passage lies in it."""
     doc = service.document(doc_id)
     spans = [PassageRef(id=p.id, section=p.section, start=p.start, end=p.end) for p in service.passages_of(doc_id)]
-    return DocumentDetail(**_summary(service, doc), text=doc.text, passage_spans=spans)
+    facts = [FactOut(kind=f.kind, value=f.value, start=f.start, end=f.end) for f in doc.facts]
+    return DocumentDetail(**_summary(service, doc), text=doc.text, passage_spans=spans, facts=facts)
 
 
 def _summary(service: QAService, doc) -> dict:

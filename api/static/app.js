@@ -97,16 +97,32 @@ function pageLabel(item) {
   return first === last ? `第 ${first} 页` : `第 ${first}–${last} 页`;
 }
 
+// The short answer, shown above its sentence when it is shorter than the sentence.
+function shortAnswer(a) {
+  if (!a.span || (a.span.text_start === 0 && a.span.text_end === codePoints(a.text).length)) return "";
+  return `<div class="short" id="answer-span">${esc(a.span.text)}</div>`;
+}
+
+// The answer sentence with the short answer marked; offsets are code points, like Python's.
+function withSpan(a) {
+  const chars = codePoints(a.text);
+  if (!a.span || (a.span.text_start === 0 && a.span.text_end === chars.length)) return esc(a.text);
+  const [s, e] = [a.span.text_start, a.span.text_end];
+  return esc(chars.slice(0, s).join("")) + `<mark class="span" id="answer-span-mark">${esc(chars.slice(s, e).join(""))}</mark>` +
+    esc(chars.slice(e).join(""));
+}
+
 function renderResult(r) {
   let html = "";
   if (r.answerable && r.answer) {
     const a = r.answer;
     const page = pageLabel(a);
-    html += `<div class="card answer" id="answer"><div class="text">${esc(a.text)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
+    html += `<div class="card answer" id="answer">${shortAnswer(a)}<div class="text" id="answer-text">${withSpan(a)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
       <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""} · 字符 ${a.start}–${a.end}</div></div>`;
   } else {
     // The service's reason is English for API clients; a reader of this page gets it in Chinese, the detail on hover.
-    html += `<div class="card noanswer" id="no-answer"><strong>未找到答案。</strong> <span class="meta" title="${esc(r.reason)}">没有段落足够好地回答这个问题（置信度 ${r.confidence.toFixed(3)}）。</span><div class="meta">以下是最接近的段落，仅供参考。</div></div>`;
+    const why = r.missing ? `${esc(r.missing)}。` : `没有段落足够好地回答这个问题（置信度 ${r.confidence.toFixed(3)}）。`;
+    html += `<div class="card noanswer" id="no-answer"><strong>未找到答案。</strong> <span class="meta" id="no-answer-why" title="${esc(r.reason)}">${why}</span><div class="meta">以下是最接近的段落，仅供参考。</div></div>`;
   }
   r.passages.forEach((p, n) => {
     const s = p.scores;
