@@ -9,6 +9,7 @@ order) and ``answer`` (extent, highlights, verdict).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -85,26 +86,37 @@ class QAService:
         chosen = {near[choice.hit]: choice.sentence} if choice.hit is not None else {}
         hits = tuple(self._hit(cands, i, float(final[i]), stage[i], set(terms), chosen.get(i)) for i in order)
         confidence = float(final[order[0]]) if hits else 0.0
+        result = self._decide(question, doc_id, hits, confidence, top, choice, expected)
+        if result.answerable and result.answer is None:
+            result = replace(result, answer=self._answer(int(cands.rows[near[choice.hit]]), choice.sentence,
+                                                         question, expected))
+        timings["answer"] = elapsed_ms(t)
+        timings["total"] = elapsed_ms(started)
+        return replace(result, timings_ms=timings), cands
+
+    def _decide(self, question: str, doc_id: str | None, hits: tuple[Hit, ...], confidence: float,
+                top: list[Passage], choice: answers.Choice, expected: Expectation | None) -> Result:
+        """The verdict, in order: a question about the document is answered from its facts; below
+        the threshold, or about a place the passages never name, or about a detail none of the
+        close sentences holds, it is refused, saying what is missing; otherwise answered (the
+        caller cuts the answer)."""
         answerable, reason = answers.verdict(confidence, bool(hits), self.settings.no_answer_threshold)
-        qtype, missing, answer = question_type(question), "", None
+        qtype = question_type(question)
         fact = self._fact(question, doc_id, hits)
-        absent = answers.absent_names(question_names(question), top, [self.index.documents[p.doc_id].title for p in top])
         if fact is not None:
-            answer, qtype, answerable, confidence = fact, "document", True, 1.0
-            reason = "answered from the document's own details (title, author, source), cited to their line"
-        elif answerable and absent:
+            return Result(question, True, "answered from the document's own details (title, author, source), "
+                          "cited to their line", fact, hits, 1.0, question_type="document")
+        absent = answers.absent_names(question_names(question), top, [self.index.documents[p.doc_id].title for p in top])
+        missing = ""
+        if answerable and absent:
             answerable, missing = False, "文中没有提到" + "、".join(f"“{n}”" for n in absent)
             reason = f"{missing}: none of the closest passages mentions {', '.join(absent)}; they are listed"
         elif answerable and choice.hit is None:
             answerable, missing = False, expected.missing
             reason = (f"{missing}: none of the closest passages holds the {expected.kind} the question "
                       f"asks for; they are listed")
-        elif answerable:
-            answer = self._answer(int(cands.rows[near[choice.hit]]), choice.sentence, question, expected)
-        timings["answer"] = elapsed_ms(t)
-        timings["total"] = elapsed_ms(started)
-        return Result(question, answerable, reason, answer, hits, round(confidence, 4), timings,
-                      qtype, missing), cands
+        return Result(question, answerable, reason, None, hits, round(confidence, 4), question_type=qtype,
+                      missing=missing)
 
     def _check(self, question: str, top_k: int, doc_id: str | None) -> str:
         if not isinstance(question, str) or not question.strip():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from corpus.facts import document_facts
 from corpus.passages import Passage
 from corpus.text import squash
-from qa.answer import choose, coverage
+from qa.answer import Choice, choose, coverage
 from qa.answer_types import expectation, holds, question_names, question_type
 from qa.document_questions import asked_fact, fact_extent, find_fact
 
@@ -75,8 +75,10 @@ def test_the_type_moves_the_answer_to_a_close_sentence_that_holds_it():
     p = _passage("全国统筹制度不断完善。全国统筹于2022年实施。", [11])
     terms = ["全国", "统筹", "实施"]
     assert choose([p], [[0.90, 0.88]], 0, terms, expectation("全国统筹是哪一年实施的？")).sentence == 1
-    # too far below the best sentence: the text does not say, refuse
+    # too far below the best sentence: the text near the question does not say, refuse
     assert choose([p], [[0.90, 0.70]], 0, terms, expectation("全国统筹是哪一年实施的？")).hit is None
+    # a preference only (什么时候): the best sentence answers
+    assert choose([p], [[0.90, 0.70]], 0, terms, expectation("全国统筹是什么时候实施的？")) == Choice(0, 0)
     # no expectation: the best sentence stays
     assert choose([p], [[0.90, 0.88]], 0, terms, None).sentence == 0
 
