@@ -22,13 +22,16 @@ log = logging.getLogger(__name__)
 # ---- in process ---------------------------------------------------------------------
 
 def bench_in_process(settings: Settings, rounds: int) -> dict:
-    from qa.loading import load_service
+    from qa.loading import load_service, release_backend
 
     service = load_service(settings)
-    for q in QUESTIONS:  # warm caches and the allocator
-        service.ask(q)
-    encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
-    ask = timed(service.ask, QUESTIONS, rounds)
+    try:
+        for q in QUESTIONS:  # warm caches and the allocator
+            service.ask(q)
+        encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
+        ask = timed(service.ask, QUESTIONS, rounds)
+    finally:
+        release_backend(settings)  # Milvus Lite: the server started next needs its folder
     return {"encode_ms": summary(encode), "ask_ms": summary(ask), "passages": service.info().passages,
             "dense_index": service.info().dense_kind}
 
@@ -135,14 +138,20 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
 # ---- the command ---------------------------------------------------------------------------
 
 def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True,
-        scale: int = 0, data_dir: Path | None = None) -> dict:
+        scale: tuple[int, ...] = (), data_dir: Path | None = None, backends: tuple[str, ...] = (),
+        scale_only: bool = False) -> dict:
+    """Every figure of `qa bench`; ``scale`` sizes are timed on each of ``backends`` (default: the configured one)."""
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if scale:
         from qa.settings import ROOT
 
         from eval.scale import bench_scale
 
-        report["scale"] = bench_scale(settings, scale, rounds, data_dir or ROOT.parent / "shared" / "data")
+        report["scale"] = [bench_scale(settings.with_(backend=backend), n, rounds,
+                                       data_dir or ROOT.parent / "shared" / "data")
+                           for n in scale for backend in (backends or (settings.backend,))]
+    if scale_only:
+        return report
     report.update(bench_in_process(settings, rounds))
     report.update(bench_http(settings, rounds, load))
     if build:
@@ -165,7 +174,13 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
 
 def table(r: dict) -> str:
     from eval.contention import contention_rows
+    from eval.scale import scale_rows
 
+    if "encode_ms" not in r:  # --scale-only
+        rows = scale_rows(r["scale"])
+        width = max(len(x[0]) for x in rows)
+        head = f"qa bench --scale: {r['machine']['cpus']} CPUs"
+        return "\n".join([head] + [f"{name:<{width}}  {fig:<60}  {note}" for name, fig, note in rows])
     e, a, h1, h8 = r["encode_ms"], r["ask_ms"], r["http_1_client"], r["http_8_clients"]
     rows = [
         ("encode_ms (bare query encoder)", f"p50 {e['p50']}  p95 {e['p95']}", "the floor"),
@@ -190,11 +205,7 @@ def table(r: dict) -> str:
                      f"ratio {u['ratio']} (target ≤ 1.5): {u['document_chars']} chars, {u['document_passages']} passages "
                      f"into {u['base_passages']}"))
     if "scale" in r:
-        sc = r["scale"]
-        rows.append((f"scale: {sc['passages']} passages ({sc['dense_index']})",
-                     f"ask p50 {sc['ask_ms']['p50']}  p95 {sc['ask_ms']['p95']}",
-                     f"{sc['ask_p50_over_encode_p50']}× encode (target ≤ 3×); dense p50 {sc['dense_ms']['p50']}, "
-                     f"bm25 p50 {sc['bm25_ms']['p50']}, rerank p50 {sc['rerank_ms']['p50']}; load {sc['load_s']} s"))
+        rows += scale_rows(r["scale"])
     if "load" in r:
         ld = r["load"]
         rows.append(("load: 8 clients", f"{ld['requests']} requests, p50 {ld['p50']}  p99 {ld['p99']}",

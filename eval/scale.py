@@ -38,12 +38,20 @@ def scale_documents(n_passages: int, settings: Settings, data_dir: Path) -> list
 
 
 def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path) -> dict:
-    """Build (once, cached) an index of ``n_passages`` and time queries against it in process."""
-    from qa.loading import load_service, recipe
-    from qa.updates import build
-    from qa.settings import ROOT
+    """Build (once, cached) an index of ``n_passages`` on ``settings.backend`` and time queries against it in process.
 
-    scaled = settings.with_(index_dir=ROOT / "var" / "bench-cache" / f"scale-{n_passages}-{recipe(settings)}")
+    Ask latency is sequential; QPS comes from 1 and 8 threads sharing the service, as the
+    server's worker threads do (the HTTP layer's own cost is measured by `qa bench` itself).
+    """
+    from qa.loading import load_service, recipe, release_backend
+    from qa.settings import ROOT
+    from qa.updates import build
+
+    folder = ROOT / "var" / "bench-cache" / f"scale-{n_passages}-{recipe(settings)}"
+    scaled = settings.with_(index_dir=folder)
+    if settings.backend == "milvus" and not settings.milvus_uri.startswith(("http://", "https://")):
+        # Milvus Lite: a data folder per scale index, cached with it
+        scaled = scaled.with_(index_dir=folder / "index", milvus_uri=str(folder / "milvus.db"))
     built_s = None
     if not (scaled.index_dir / "manifest.json").exists():
         docs = scale_documents(n_passages, settings, data_dir)
@@ -53,22 +61,48 @@ def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path
     t = time.perf_counter()
     service = load_service(scaled)
     load_s = round(time.perf_counter() - t, 2)
-    for q in QUESTIONS:
-        service.ask(q)
-    encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
-    timings: dict[str, list[float]] = {"dense": [], "bm25": [], "rerank": [], "total": []}
+    try:
+        for q in QUESTIONS:
+            service.ask(q)
+        encode = timed(lambda q: service.encoder.encode_queries([q]), QUESTIONS, rounds)
+        timings: dict[str, list[float]] = {"dense": [], "bm25": [], "rerank": [], "total": []}
 
-    def ask(q: str) -> None:
-        result = service.ask(q)
-        for key in timings:
-            timings[key].append(result.timings_ms[key])
+        def ask(q: str) -> None:
+            result = service.ask(q)
+            for key in timings:
+                timings[key].append(result.timings_ms[key])
 
-    timed(ask, QUESTIONS, rounds)
-    enc = pct(encode, 50)
-    return {
-        "passages": service.info().passages, "dense_index": service.info().dense_kind,
-        "build_s": built_s, "load_s": load_s, "encode_ms": summary(encode),
-        "ask_ms": summary(timings["total"]), "dense_ms": summary(timings["dense"]),
-        "bm25_ms": summary(timings["bm25"]), "rerank_ms": summary(timings["rerank"]),
-        "ask_p50_over_encode_p50": round(pct(timings["total"], 50) / enc, 2) if enc else None,
-    }
+        timed(ask, QUESTIONS, rounds)
+        enc = pct(encode, 50)
+        return {
+            "backend": settings.backend, "passages": service.info().passages, "dense_index": service.info().dense_kind,
+            "build_s": built_s, "load_s": load_s, "encode_ms": summary(encode),
+            "ask_ms": summary(timings["total"]), "dense_ms": summary(timings["dense"]),
+            "bm25_ms": summary(timings["bm25"]), "rerank_ms": summary(timings["rerank"]),
+            "ask_p50_over_encode_p50": round(pct(timings["total"], 50) / enc, 2) if enc else None,
+            "qps_1_client": _qps(service, 1, rounds * len(QUESTIONS)),
+            "qps_8_clients": _qps(service, 8, rounds * len(QUESTIONS) * 2),
+        }
+    finally:
+        release_backend(scaled)
+
+
+def _qps(service, clients: int, total: int) -> float:
+    """Questions answered per second by ``clients`` threads asking ``total`` questions between them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(total)]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(service.ask, questions))
+    return round(total / (time.perf_counter() - t), 1)
+
+
+def scale_rows(runs: list[dict]) -> list[tuple[str, str, str]]:
+    """`qa bench`'s table rows for the scale runs, one per index size and backend."""
+    return [(f"scale: {sc['passages']} passages, {sc['backend']} ({sc['dense_index']})",
+             f"ask p50 {sc['ask_ms']['p50']}  p95 {sc['ask_ms']['p95']}; QPS 1 client {sc['qps_1_client']}, "
+             f"8 clients {sc['qps_8_clients']}",
+             f"{sc['ask_p50_over_encode_p50']}× encode (target ≤ 3×); dense p50 {sc['dense_ms']['p50']}, "
+             f"bm25 p50 {sc['bm25_ms']['p50']}, rerank p50 {sc['rerank_ms']['p50']}; load {sc['load_s']} s")
+            for sc in runs]

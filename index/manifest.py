@@ -11,6 +11,7 @@ from typing import Any
 
 FORMAT_VERSION = 3  # 2: passages carry their clean→original offset runs; 3: documents carry their facts
 CONTEXT_HEADERS = ("title", "none")
+BACKENDS = ("faiss", "milvus")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Manifest:
     build_seconds: dict[str, float]
     versions: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)  # relative path → sha256
+    # Where the vectors and the lexical index live: "faiss" (files in this folder) or
+    # "milvus" (the collections named here; the folder keeps documents and passages).
+    backend: str = "faiss"
+    collections: dict[str, str] = field(default_factory=dict)  # role ("passages", "sentences") → name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +81,12 @@ class Manifest:
             build_seconds=_mapping(raw, "build_seconds", (int, float)),
             versions=_mapping(raw, "versions", str),
             files=_mapping(raw, "files", str),
+            # absent in manifests written before the Milvus backend: those are FAISS indexes
+            backend=_get(raw, "backend", str) if "backend" in raw else "faiss",
+            collections=_mapping(raw, "collections", str) if "collections" in raw else {},
         )
+        if m.backend not in BACKENDS:
+            raise ValueError(f"backend is {m.backend!r}")
         if m.context_header not in CONTEXT_HEADERS:
             raise ValueError(f"context_header is {m.context_header!r}")
         if m.counts.documents != len(m.documents):

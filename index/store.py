@@ -1,7 +1,9 @@
 """The index folder: one place that reads and writes it, with a manifest that describes it.
 
-Layout: ``manifest.json``, ``documents.jsonl``, ``passages.jsonl``, ``dense.faiss``,
-``sentences.npy`` and ``bm25/``.  The manifest records the format, the model, the
+Layout: ``manifest.json``, ``documents.jsonl``, ``passages.jsonl``, ``tokens.jsonl``
+and, for the FAISS backend, ``dense.faiss``, ``sentences.npy`` and ``bm25/``; for the
+Milvus backend ``vocab.json`` (the sparse vectors' token ids), the vectors living in
+the collections the manifest names.  The manifest records the format, the model, the
 splitter settings, the corpus hashes, counts, library versions and a sha256 of
 every file, so a truncated or corrupted file is caught at load.  A build is
 written to a fresh folder and published by atomically replacing a symlink, so
@@ -24,9 +26,12 @@ import numpy as np
 from corpus.documents import Document
 from corpus.facts import Fact
 from corpus.passages import Passage, SplitSettings
+from index import milvus
 from index.dense import DenseIndex
 from index.keyword import KeywordIndex
+from index.local import LocalIndex
 from index.manifest import FormatMismatch, Manifest
+from index.search import SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +80,7 @@ class LoadedIndex:
     manifest: Manifest
     documents: dict[str, DocumentRecord]
     passages: tuple[Passage, ...]
-    dense: DenseIndex
-    keyword: KeywordIndex
-    sentence_vectors: np.ndarray  # one row per passage sentence, in passage order
-    sentence_rows: np.ndarray  # passage i's sentences are rows [rows[i], rows[i+1])
+    search: SearchIndex  # the vectors and the lexical index: in memory (FAISS) or in Milvus
 
     def header(self, doc_id: str) -> str:
         """The context header the build embedded this document's passages and sentences with."""
@@ -86,7 +88,8 @@ class LoadedIndex:
 
 
 _PASSAGE_FIELDS = tuple(f.name for f in fields(Passage))
-_FILES = ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25", "tokens.jsonl")
+_FILES = {"faiss": ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25", "tokens.jsonl"),
+          "milvus": ("documents.jsonl", "passages.jsonl", "tokens.jsonl", "vocab.json")}
 
 
 def _sha256(path: Path) -> str:
@@ -109,9 +112,14 @@ def _write_jsonl(path: Path, rows) -> None:
 
 def write(
     target: Path, manifest: Manifest, documents: list[DocumentRecord], passages: list[Passage],
-    dense: DenseIndex, keyword: KeywordIndex, sentence_vectors: np.ndarray, tokens: list[list[str]],
+    tokens: list[list[str]], dense: DenseIndex | None = None, keyword: KeywordIndex | None = None,
+    sentence_vectors: np.ndarray | None = None, vocab: dict[str, int] | None = None,
 ) -> Manifest:
-    """Write a complete index next to ``target``, atomically point ``target`` at it; returns the manifest written."""
+    """Write a complete index next to ``target``, atomically point ``target`` at it; returns the manifest written.
+
+    A FAISS index passes ``dense``, ``keyword`` and ``sentence_vectors``; a Milvus index,
+    whose collections are already complete, passes ``vocab``.
+    """
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not target.is_symlink():
@@ -126,9 +134,12 @@ def write(
     _write_jsonl(building / "documents.jsonl", (asdict(d) for d in documents))
     # field by field: dataclasses.asdict deep-copies every tuple and took 1.5 s of a 10,000-passage update
     _write_jsonl(building / "passages.jsonl", ({f: getattr(p, f) for f in _PASSAGE_FIELDS} for p in passages))
-    dense.save(building / "dense.faiss")
-    np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
-    keyword.save(building / "bm25")
+    if manifest.backend == "faiss":
+        dense.save(building / "dense.faiss")
+        np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
+        keyword.save(building / "bm25")
+    else:
+        (building / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     _write_jsonl(building / "tokens.jsonl", tokens)  # for the next version: unchanged passages keep their tokens
     manifest = replace(manifest, files={str(p.relative_to(building)): _sha256(p) for p in _files(building)})
     (building / "manifest.json").write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -145,6 +156,17 @@ def _fsync_tree(folder: Path) -> None:
     for path in _files(folder) + [folder / "manifest.json"]:
         with path.open("rb") as fh:
             os.fsync(fh.fileno())
+
+
+def kept_build_ids(target: Path) -> set[str]:
+    """The build ids of the versions on disk (what a Milvus index may keep collections for)."""
+    ids = set()
+    for path in versions(target):
+        try:
+            ids.add(json.loads((path / "manifest.json").read_text(encoding="utf-8"))["build_id"])
+        except (OSError, ValueError, KeyError):
+            pass
+    return ids
 
 
 def versions(target: Path) -> list[Path]:
@@ -180,7 +202,7 @@ def read_manifest(target: Path) -> Manifest:
 
 def check_files(target: Path, manifest: Manifest) -> None:
     """Every file the manifest lists is present and has its recorded sha256."""
-    for name in _FILES:
+    for name in _FILES[manifest.backend]:
         if name not in manifest.files and not any(f.startswith(name + "/") for f in manifest.files):
             raise IndexStoreError(f"{target / 'manifest.json'} is damaged (it lists no {name}); {REBUILD}")
     for name, digest in manifest.files.items():
@@ -215,25 +237,39 @@ def check_sources(manifest: Manifest) -> None:
             raise IndexStoreError(f"{path} changed since the index was built; {REBUILD}")
 
 
-def load(target: Path, model_id: str, split: SplitSettings, sources: bool = True) -> LoadedIndex:
+def check_backend(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) -> None:
+    if manifest.backend == "milvus" and config is None:
+        raise IndexStoreError(f"index at {target} keeps its vectors in Milvus; set QA_BACKEND=milvus "
+                              f"(and QA_MILVUS_URI) to use it, or {REBUILD}")
+    if manifest.backend == "faiss" and config is not None:
+        raise IndexStoreError(f"index at {target} was built for FAISS but QA_BACKEND=milvus; "
+                              "rebuild it with `QA_BACKEND=milvus qa build`, or unset QA_BACKEND")
+
+
+def load(target: Path, model_id: str, split: SplitSettings, sources: bool = True,
+         config: milvus.MilvusConfig | None = None) -> LoadedIndex:
     """Load and verify an index folder; raises IndexStoreError with the fix in the message.
 
     ``sources=False`` skips comparing the source files with the index: an update is
-    about to index their new content.
+    about to index their new content.  ``config`` says where Milvus is, for an index
+    built with the Milvus backend (None: the FAISS backend).
     """
     target = Path(target)
     manifest = read_manifest(target)
+    check_backend(target, manifest, config)
     check_files(target, manifest)
     check_settings(target, manifest, model_id, split)
     if sources:
         check_sources(manifest)
     try:
-        return _read(target, manifest)
+        return _read(target, manifest, config)
+    except milvus.MilvusError as exc:
+        raise IndexStoreError(str(exc)) from None
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:  # checksums matched, yet unreadable
         raise IndexStoreError(f"index at {target} cannot be read ({exc}); {REBUILD}") from None
 
 
-def _read(target: Path, manifest: Manifest) -> LoadedIndex:
+def _read(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) -> LoadedIndex:
     documents = {}
     for line in (target / "documents.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -245,15 +281,27 @@ def _read(target: Path, manifest: Manifest) -> LoadedIndex:
         row = json.loads(line)
         passages.append(Passage(**{**row, "sentences": tuple(tuple(s) for s in row["sentences"]),
                                    "offsets": tuple(tuple(r) for r in row["offsets"])}))
+    counts = np.array([len(p.sentences) for p in passages], dtype=np.int64)
+    rows = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    doc_ids = np.array([p.doc_id for p in passages])
+    doc_rows = {d: np.flatnonzero(doc_ids == d) for d in documents}
+    dim = manifest.model.dim
+    if set(documents) != {d.doc_id for d in manifest.documents} or rows[-1] != manifest.counts.sentences \
+            or len(passages) != manifest.counts.passages:
+        raise IndexStoreError(f"index at {target} is inconsistent (counts differ); {REBUILD}")
+    if manifest.backend == "milvus":
+        vocab = json.loads((target / "vocab.json").read_text(encoding="utf-8"))
+        search: SearchIndex = milvus.MilvusIndex(config, manifest.collections, doc_rows, counts, vocab,
+                                                 manifest.dense_kind, dim, len(passages))
+        return LoadedIndex(target, manifest, documents, tuple(passages), search)
     dense = DenseIndex.load(target / "dense.faiss")
     keyword = KeywordIndex.load(target / "bm25")
     sentence_vectors = np.load(target / "sentences.npy").astype(np.float32)
-    rows = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
-    dim = manifest.model.dim
     if dense.size != len(passages) or keyword.size != len(passages) or len(sentence_vectors) != rows[-1] \
-            or dense.dim != dim or sentence_vectors.shape[1] != dim or set(documents) != {d.doc_id for d in manifest.documents}:
+            or dense.dim != dim or sentence_vectors.shape[1] != dim:
         raise IndexStoreError(f"index at {target} is inconsistent (counts or dimensions differ); {REBUILD}")
-    return LoadedIndex(target, manifest, documents, tuple(passages), dense, keyword, sentence_vectors, rows)
+    return LoadedIndex(target, manifest, documents, tuple(passages),
+                       LocalIndex(dense, keyword, sentence_vectors, rows, doc_rows))
 
 
 def read_tokens(target: Path) -> list[tuple[str, ...]]:
@@ -270,8 +318,7 @@ def parts_of(index: LoadedIndex, doc_ids: list[str]) -> list[Part]:
     parts = []
     for doc_id in doc_ids:
         mine = np.array(rows[doc_id], dtype=np.int64)
-        sentence_rows = np.concatenate([np.arange(index.sentence_rows[r], index.sentence_rows[r + 1]) for r in mine])
+        stored = index.search.vectors(mine)
         parts.append(Part(index.documents[doc_id], tuple(index.passages[r] for r in mine),
-                          index.dense.vectors(mine), index.sentence_vectors[sentence_rows],
-                          tuple(tokens[r] for r in mine)))
+                          stored.passages, np.concatenate(stored.sentences), tuple(tokens[r] for r in mine)))
     return parts

@@ -111,6 +111,8 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"index      {settings.index_dir.resolve()}")
     print(f"built      {m.created_at} in {m.build_seconds['total']}s (build {m.build_id})")
     print(f"model      {m.model.id} (dim {m.model.dim}), dense index {m.dense_kind}")
+    where = "in this folder" if m.backend == "faiss" else f"Milvus collection {', '.join(m.collections.values())}"
+    print(f"backend    {m.backend}: vectors and lexical index {where}")
     print(f"split      {m.split}")
     print(f"passages   {c.passages} ({c.sentences} sentences), chars {m.passage_chars}")
     print(f"documents  {c.documents}")
@@ -170,14 +172,18 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from eval.bench import run, table
 
     settings = _settings(args)
-    ensure_index(settings)
+    if not args.scale_only:
+        ensure_index(settings)
     corpus = [Path(p) for p in args.corpus] or list(settings.corpus)
     if args.load and args.load < 1:
         raise CLIError("--load needs a positive number of requests")
-    if args.scale is not None and not 1 <= args.scale <= 1_000_000:
-        raise CLIError("--scale takes a number of passages from 1 to 1,000,000")
+    if any(not 1 <= n <= 1_000_000 for n in args.scale or ()):
+        raise CLIError("--scale takes numbers of passages from 1 to 1,000,000")
+    if args.scale_only and not args.scale:
+        raise CLIError("--scale-only needs --scale N")
     report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
-                 scale=args.scale or 0)
+                 scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
+                 scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None)
     print(table(report))
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +253,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="passes over the fixed question set")
     bench.add_argument("--load", type=int, nargs="?", const=10_000, help="also send N requests (default 10,000) from 8 clients")
     bench.add_argument("--no-build", action="store_true", help="skip the build measurement")
-    bench.add_argument("--scale", type=int, help="also time queries over N passages of real text from ../shared/data (built once, cached)")
+    bench.add_argument("--scale", type=int, nargs="+", metavar="N",
+                       help="also time queries over N passages of real text from ../shared/data (built once, cached)")
+    bench.add_argument("--backend", nargs="+", choices=("faiss", "milvus"),
+                       help="backends the --scale runs use, side by side (default: QA_BACKEND)")
+    bench.add_argument("--scale-only", action="store_true", help="only the --scale runs")
+    bench.add_argument("--scale-data", metavar="DIR", help="where the public sets for --scale are (default: ../shared/data)")
     bench.add_argument("--json", dest="json_out", help="write the figures as JSON")
     bench.add_argument("--index")
     bench.set_defaults(func=cmd_bench)

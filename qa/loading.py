@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from index import store
 from index.manifest import FORMAT_VERSION
+from index.milvus import MilvusConfig
 from index.models import BUNDLED, load_encoder, model_id, prepare
 from qa.service import QAService
 from qa.settings import Settings
@@ -25,7 +26,7 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
     from corpus.tokenize import warm_up
 
     started = time.perf_counter()
-    index = store.load(settings.index_dir, model_id(settings.model), settings.split)
+    index = store.load(settings.index_dir, model_id(settings.model), settings.split, config=milvus_config(settings))
     if previous is not None and previous.encoder.model_id == model_id(settings.model):
         service = QAService(index, previous.encoder, settings, queries=previous.queries)
     else:
@@ -38,6 +39,23 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
     log.info("loaded %d passages for %s in %.2fs", len(index.passages), service.encoder.model_id,
              time.perf_counter() - started)
     return service
+
+
+def milvus_config(settings: Settings) -> MilvusConfig | None:
+    """Where the Milvus backend keeps the index's collections; None for the FAISS backend."""
+    if settings.backend != "milvus":
+        return None
+    return MilvusConfig(settings.milvus_uri, settings.milvus_token, settings.milvus_prefix, settings.milvus_lexical,
+                        settings.milvus_replicas)
+
+
+def release_backend(settings: Settings) -> None:
+    """Let go of the index backend's connection (for Milvus Lite: its data folder, for another process)."""
+    config = milvus_config(settings)
+    if config is not None:
+        from index import milvus
+
+        milvus.release(config)
 
 
 def build_encoder(settings: Settings):
@@ -54,6 +72,8 @@ def build_encoder(settings: Settings):
 def recipe(settings: Settings) -> str:
     """A short hash of what an index depends on besides its documents (model, splitter, format): for caches."""
     key = [model_id(settings.model), asdict(settings.split), FORMAT_VERSION]
+    if settings.backend != "faiss":  # the FAISS key is unchanged, so caches built before Milvus stay valid
+        key += [settings.backend, settings.milvus_lexical]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]
 
 

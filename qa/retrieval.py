@@ -1,4 +1,4 @@
-"""Candidate passages: dense (FAISS) and keyword (BM25) retrieval, pooled, with a document filter."""
+"""Candidate passages: dense and lexical top-k from the index backend, pooled, with a document filter."""
 from __future__ import annotations
 
 import time
@@ -6,13 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.store import LoadedIndex
+from index.search import SearchIndex
 from qa import fusion
 from qa.clock import elapsed_ms
-
-# With a document filter, the dense search looks this many times deeper than the
-# candidate count before falling back to scoring the document's passages exactly.
-FILTER_WIDENING = 20
 
 
 @dataclass(frozen=True)
@@ -27,44 +23,33 @@ class Candidates:
     fused: np.ndarray  # reciprocal-rank fusion of the two ranks: the `hybrid` column of `qa eval`
     dense_order: np.ndarray  # each retriever's own ranking, for evaluation
     bm25_order: np.ndarray
+    sentence_vectors: list[np.ndarray]  # each candidate's sentence vectors, for the sentence stage
 
 
-def candidates(index: LoadedIndex, query: np.ndarray, terms: list[str], allowed: np.ndarray | None,
+def candidates(index: SearchIndex, query: np.ndarray, question: str, terms: list[str], doc_id: str | None,
                count: int, timings: dict[str, float]) -> Candidates:
-    """The top ``count`` passages of each retriever (restricted to ``allowed`` rows if given), pooled."""
+    """The top ``count`` passages of each retriever (within ``doc_id`` if given), pooled.
+
+    Only the pooled rows' vectors and lexical scores are read back: the backend may be
+    remote, and at 100,000 passages a full score vector is most of a question's work.
+    """
     t = time.perf_counter()
-    dense_rows = _dense(index, query, allowed, count)
+    dense_rows = index.dense_top(query, count, doc_id)
     timings["dense"] = elapsed_ms(t)
     t = time.perf_counter()
-    bm25_all, bm25_rows = _keyword(index, terms, allowed, count)
+    bm25_rows, bm25_top = index.lexical_top(question, terms, count, doc_id)
+    rows = np.union1d(dense_rows, bm25_rows).astype(np.int64)
+    bm25 = np.zeros(len(rows), np.float32)
+    bm25[np.searchsorted(rows, bm25_rows)] = bm25_top
+    missing = ~np.isin(rows, bm25_rows)  # dense-only candidates: their lexical score, if any
+    if missing.any():
+        bm25[missing] = index.lexical_scores(question, terms, rows[missing])
+    bm25 = np.maximum(bm25, 0.0)
     timings["bm25"] = elapsed_ms(t)
-    rows = np.union1d(dense_rows[:count], bm25_rows).astype(np.int64)
-    dense = index.dense.vectors(rows) @ query if len(rows) else np.zeros(0, np.float32)
-    bm25 = np.maximum(bm25_all[rows], 0.0)
+    t = time.perf_counter()
+    stored = index.vectors(rows)  # one request: the passages' and their sentences' vectors
+    timings["rerank"] = elapsed_ms(t)  # the sentence stage's share: its inputs; the service adds the scoring
+    dense = stored.passages @ query if len(rows) else np.zeros(0, np.float32)
     dr, br = fusion.ranks(dense), fusion.ranks(bm25)
-    return Candidates(rows, dense.astype(np.float32), bm25, dr, br, fusion.rrf([dr, br]), dense_rows, bm25_rows)
-
-
-def _dense(index: LoadedIndex, query: np.ndarray, allowed: np.ndarray | None, count: int) -> np.ndarray:
-    size = len(index.passages)
-    k = count if allowed is None else min(size, count * FILTER_WIDENING)
-    _, rows = index.dense.search(query, k)
-    if allowed is None:
-        return rows
-    rows = rows[np.isin(rows, allowed)]
-    if len(rows) < min(count, len(allowed)):  # the document ranks low overall: score it exactly
-        scores = index.dense.vectors(allowed) @ query
-        rows = allowed[np.argsort(-scores, kind="stable")[:count]]
-    return rows
-
-
-def _keyword(index: LoadedIndex, terms: list[str], allowed: np.ndarray | None,
-             count: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = index.keyword.scores(terms)
-    if allowed is not None:
-        masked = np.full_like(scores, -1.0)
-        masked[allowed] = scores[allowed]
-        scores = masked
-    top = np.argpartition(-scores, count)[:count] if len(scores) > count else np.arange(len(scores))
-    rows = top[np.lexsort((top, -scores[top]))]  # best first, ties by row: deterministic
-    return scores, rows[scores[rows] > 0]
+    return Candidates(rows, dense.astype(np.float32), bm25, dr, br, fusion.rrf([dr, br]), dense_rows, bm25_rows,
+                      stored.sentences)

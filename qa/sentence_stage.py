@@ -35,11 +35,14 @@ class SentenceStage:
         self.lexical_weight = lexical_weight
         self._bigrams = lru_cache(maxsize=BIGRAM_CACHE)(self._bigrams_uncached)
 
-    def score(self, row: int, query: np.ndarray, grams: frozenset[str]) -> SentenceScores:
-        """Scores of passage ``row``'s sentences for a question with vector ``query`` and bigrams ``grams``."""
-        lo, hi = self.index.sentence_rows[row], self.index.sentence_rows[row + 1]
-        dense = self.index.sentence_vectors[lo:hi] @ query
-        lexical = np.array([fusion.share(grams, self._bigrams(row, k)) for k in range(hi - lo)])
+    def score_all(self, rows: np.ndarray, vectors: list[np.ndarray], query: np.ndarray,
+                  grams: frozenset[str]) -> list[SentenceScores]:
+        """Scores of each of passages ``rows``' sentences, whose stored ``vectors`` the candidates carry."""
+        return [self._score(int(r), v, query, grams) for r, v in zip(rows, vectors)]
+
+    def _score(self, row: int, vectors: np.ndarray, query: np.ndarray, grams: frozenset[str]) -> SentenceScores:
+        dense = vectors @ query
+        lexical = np.array([fusion.share(grams, self._bigrams(row, k)) for k in range(len(vectors))])
         scores = dense + self.lexical_weight * lexical
         best = int(np.argmax(scores))
         return SentenceScores(float(scores[best]), best, scores)

@@ -38,8 +38,9 @@ class QAService:
         self.encoder = encoder
         self.settings = settings
         self._row_of = {p.id: i for i, p in enumerate(index.passages)}
-        doc_ids = np.array([p.doc_id for p in index.passages])
-        self._doc_rows = {d: np.flatnonzero(doc_ids == d) for d in index.documents}
+        self._doc_rows: dict[str, list[int]] = {d: [] for d in index.documents}
+        for i, p in enumerate(index.passages):
+            self._doc_rows[p.doc_id].append(i)
         # shared with a reloaded successor
         self.queries = queries or QueryBatcher(encoder, deadline_s=settings.queue_deadline_s)
         self._sentences = SentenceStage(index, settings.lexical_weight)
@@ -69,14 +70,13 @@ class QAService:
         query = self.queries.encode(question)
         timings["embed"] = elapsed_ms(started)
         terms = tokenize(question)
-        allowed = self._doc_rows[doc_id] if doc_id else None
-        cands = candidates(self.index, query, terms, allowed, self.settings.candidates, timings)
+        cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, timings)
         t = time.perf_counter()
         grams = bigrams(question)
-        stage = [self._sentences.score(int(r), query, grams) for r in cands.rows]
+        stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
         final = ranking.final_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
         order = ranking.top(cands.rows, final, top_k)
-        timings["rerank"] = elapsed_ms(t)
+        timings["rerank"] += elapsed_ms(t)  # candidates() put the reading of their vectors there
         t = time.perf_counter()
         expected = expectation(question)
         near = order[: answers.TYPE_PASSAGES]

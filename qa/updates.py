@@ -20,7 +20,7 @@ from index import lock, store
 from index.build import build_index, update_index
 from index.cache import EmbeddingCache
 from index.manifest import Manifest
-from qa.loading import build_encoder
+from qa.loading import build_encoder, milvus_config
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ def build(documents: list[Document], settings: Settings, encoder=None, progress:
     """Build a fresh index of ``documents`` at ``settings.index_dir`` (the cache spares known text)."""
     encoder = encoder or build_encoder(settings)
     with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
-        return build_index(documents, encoder, settings.split, settings.index_dir, progress=progress, cache=cache)
+        return build_index(documents, encoder, settings.split, settings.index_dir, progress=progress, cache=cache,
+                           config=milvus_config(settings))
 
 
 def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), encoder=None,
@@ -67,10 +68,10 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
             if remove:
                 raise store.IndexStoreError(f"no index at {settings.index_dir} to remove documents from")
             manifest = build_index(list(add), encoder, settings.split, settings.index_dir, progress=progress,
-                                   cache=cache)
+                                   cache=cache, config=milvus_config(settings))
         elif changed or remove:
             manifest = update_index(settings.index_dir, encoder, settings.split, changed, list(remove),
-                                    progress=progress, cache=cache)
+                                    progress=progress, cache=cache, config=milvus_config(settings))
         else:
             manifest = store.read_manifest(settings.index_dir)  # nothing new: no new version
         for d in previous:

@@ -75,6 +75,55 @@ def real_settings(tmp_path_factory) -> Settings:
     return settings
 
 
+BACKENDS = ("faiss", "milvus")
+
+
+def milvus_variant(settings: Settings, folder) -> Settings:
+    """``settings`` on the Milvus backend, with a Milvus Lite data folder of its own under ``folder``."""
+    return settings.with_(backend="milvus", milvus_uri=str(folder / "milvus.db"))
+
+
+@contextlib.contextmanager
+def lite_released(settings: Settings):
+    """Milvus Lite locks its folder for one process: free it when done (or before a subprocess uses it)."""
+    try:
+        yield settings
+    finally:
+        if settings.backend == "milvus":
+            from index import milvus
+            from qa.loading import milvus_config
+
+            milvus.release(milvus_config(settings))
+
+
+@pytest.fixture(scope="session")
+def milvus_settings(real_settings, tmp_path_factory):
+    """The session's article index again, its vectors in Milvus Lite (republished: nothing embedded twice)."""
+    import time
+    from types import SimpleNamespace
+
+    from index import store
+    from index.build import publish
+    from index.models import model_id
+    from qa.loading import milvus_config
+
+    folder = tmp_path_factory.mktemp("milvus")
+    settings = milvus_variant(real_settings.with_(index_dir=folder / "index"), folder)
+    current = store.load(real_settings.index_dir, model_id(settings.model), settings.split)
+    encoder = SimpleNamespace(model_id=current.manifest.model.id, dim=current.manifest.model.dim)
+    publish(settings.index_dir, store.parts_of(current, list(current.documents)), encoder, settings.split,
+            current.manifest.context_header, time.perf_counter(), config=milvus_config(settings))
+    with lite_released(settings):
+        yield settings
+
+
+@pytest.fixture(scope="session")
+def milvus_service(milvus_settings, service):
+    from qa.loading import load_service
+
+    return load_service(milvus_settings, previous=service)  # the same encoder: loaded once
+
+
 @pytest.fixture(scope="session")
 def st_encoder(real_settings):
     """The converted sentence-transformers model (torch), loaded once."""

@@ -9,6 +9,24 @@ import pytest
 
 from corpus.text import squash
 
+from .conftest import BACKENDS
+
+
+@pytest.fixture(scope="module")
+def milvus_client(milvus_settings, milvus_service):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(milvus_settings, service=milvus_service)) as c:
+        yield c
+
+
+@pytest.fixture(params=BACKENDS)
+def client(request, client):
+    """The API's behaviour on both backends (the concurrency test below runs on FAISS)."""
+    return client if request.param == "faiss" else request.getfixturevalue("milvus_client")
+
 CASES = [
     ("2025年失业保险参保人数是多少？", "2.49亿人"),
     ("社保基金管理的四防指什么？", "人防、制防、技防、群防"),

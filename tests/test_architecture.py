@@ -32,6 +32,8 @@ HEAVY = {
     "docx": {"corpus/formats/docx.py"},
     "lxml": {"corpus/formats/html.py"},
     "sqlite3": {"index/cache.py"},
+    "pymilvus": {"index/milvus.py"},
+    "milvus_lite": {"index/milvus.py"},
 }
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from qa.cli import main
 
+from .conftest import BACKENDS
+
 
 def _env(settings, **extra):
     return {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_MODELS_DIR": str(settings.models_dir),
@@ -86,7 +88,9 @@ def test_bad_settings_are_reported(monkeypatch, capsys):
     assert "QA_PASSAGE_CHARS" in capsys.readouterr().err
 
 
-def test_installed_script_builds_a_folder_and_answers(real_settings, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_installed_script_builds_a_folder_and_answers(real_settings, tmp_path, backend):
+    """build, ask, add, remove and sync from the installed script, on each backend (Milvus: Lite in a folder)."""
     qa = shutil.which("qa", path=os.path.dirname(sys.executable))
     if qa is None:
         pytest.skip("the qa script is not installed in this environment")
@@ -94,14 +98,25 @@ def test_installed_script_builds_a_folder_and_answers(real_settings, tmp_path):
     docs.mkdir()
     (docs / "policy.md").write_text("# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n", encoding="utf-8")
     (docs / "notice.txt").write_text("公积金通知\n\n住房公积金缴存比例为12%。\n", encoding="utf-8")
-    env = _env(real_settings, QA_INDEX_DIR=str(tmp_path / "idx"))
-    built = subprocess.run([qa, "build", str(docs), "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    env = _env(real_settings, QA_INDEX_DIR=str(tmp_path / "idx"), QA_CACHE_DIR=str(tmp_path / "cache"),
+               QA_BACKEND=backend, QA_MILVUS_URI=str(tmp_path / "milvus.db"))
+    run = lambda *args: subprocess.run([qa, *args], env=env, capture_output=True, text=True, timeout=300)  # noqa: E731
+    built = run("build", str(docs), "--quiet")
     assert built.returncode == 0, built.stderr
     assert "2 documents" in built.stdout
-    asked = subprocess.run([qa, "ask", "长期护理保险每月补助多少钱？", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    asked = run("ask", "长期护理保险每月补助多少钱？", "--json")
     assert asked.returncode == 0, asked.stderr
     body = json.loads(asked.stdout)
     assert body["passages"][0]["doc_id"] == "policy" and "800元" in body["passages"][0]["text"]
+    (tmp_path / "more.md").write_text("# 大病保险\n\n大病保险起付线为1.5万元。\n", encoding="utf-8")
+    assert "added more" in run("add", str(tmp_path / "more.md"), "--quiet").stdout
+    assert "removed notice" in run("remove", "notice").stdout
+    (docs / "policy.md").unlink()
+    (docs / "clinic.md").write_text("# 门诊报销\n\n普通门诊费用报销比例为50%。\n", encoding="utf-8")
+    synced = run("sync", str(docs), "--quiet")
+    assert "added clinic, notice; removed policy" in synced.stdout and "3 documents" in synced.stdout, synced.stderr
+    asked = run("ask", "普通门诊费用报销比例是多少？", "--json")
+    assert json.loads(asked.stdout)["passages"][0]["doc_id"] == "clinic", asked.stderr
     assert subprocess.run([qa, "--help"], capture_output=True, timeout=30).returncode == 0
 
 

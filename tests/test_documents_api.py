@@ -9,7 +9,7 @@ import pytest
 from corpus.documents import load_documents
 from qa import updates
 
-from .conftest import serving
+from .conftest import BACKENDS, lite_released, milvus_variant, serving
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -18,9 +18,9 @@ FUND = "公积金通知\n\n住房公积金缴存比例为12%。提取需提供�
 CLINIC = "# 门诊报销\n\n## 一、比例\n\n普通门诊费用报销比例为50%。年度最高支付限额为2000元。\n"
 
 
-@pytest.fixture()
-def server(real_settings, tmp_path):
-    """A server over a small index of its own, with the admin token and small upload limits."""
+@pytest.fixture(params=BACKENDS)
+def server(request, real_settings, tmp_path):
+    """A server over a small index of its own, with the admin token and small upload limits, on each backend."""
     from api.app import create_app
     from qa.loading import update_encoder
 
@@ -30,9 +30,12 @@ def server(real_settings, tmp_path):
     settings = real_settings.with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
                                    documents_dir=tmp_path / "uploads", admin_token=TOKEN, watch_s=0.2,
                                    max_upload_bytes=4096, max_upload_files=3, max_upload_request_bytes=10_000)
-    updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
-    with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
-        yield client, settings
+    if request.param == "milvus":
+        settings = milvus_variant(settings, tmp_path)
+    with lite_released(settings):
+        updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
+        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
+            yield client, settings
 
 
 def _files(*named):

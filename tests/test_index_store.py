@@ -32,8 +32,8 @@ def test_round_trip(tmp_path, fake_encoder):
     assert m.documents[0].sha256 == load_documents([DEFAULT_CORPUS])[0].sha256
     assert {"faiss-cpu", "bm25s", "jieba", "numpy"} <= set(m.versions)
     assert len(m.build_id) == 32 and m.context_header == "none" and m.dense_kind == "flat"
-    assert idx.dense.size == idx.keyword.size == len(idx.passages)
-    assert len(idx.sentence_vectors) == sum(len(p.sentences) for p in idx.passages)
+    assert idx.search.size == len(idx.passages) and m.counts.sentences == sum(len(p.sentences) for p in idx.passages)
+    assert [len(v) for v in idx.search.vectors(np.arange(len(idx.passages))).sentences] == [len(p.sentences) for p in idx.passages]
     # passages round-trip exactly and keep Chinese readable on disk
     raw = (target / "passages.jsonl").read_text(encoding="utf-8")
     assert "社会保障" in raw
@@ -42,19 +42,28 @@ def test_round_trip(tmp_path, fake_encoder):
     assert tuple(map(tuple, first["offsets"])) == idx.passages[0].offsets
     # the stored vectors are the encoder's
     v = fake_encoder.encode_passages([idx.passages[3].text])[0]
-    assert np.allclose(idx.dense.vectors(np.array([3]))[0], v, atol=1e-6)
-    scores, rows = idx.dense.search(v, 1)
-    assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(idx.search.vectors(np.array([3])).passages[0], v, atol=1e-6)
+    assert idx.search.dense_top(v, 1)[0] == 3
 
 
 def test_keyword_side_finds_exact_figures(tmp_path, fake_encoder):
     from corpus.tokenize import tokenize
 
     idx = store.load(_build(tmp_path, fake_encoder), fake_encoder.model_id, SplitSettings())
-    scores = idx.keyword.scores(tokenize("143元"))
-    best = idx.passages[int(np.argmax(scores))]
-    assert "143元" in best.text
-    assert not idx.keyword.scores(tokenize("完全无关的词汇xyz")).any()
+    rows, scores = idx.search.lexical_top("143元", tokenize("143元"), 5)
+    assert "143元" in idx.passages[rows[0]].text and (scores > 0).all() and list(scores) == sorted(scores, reverse=True)
+    assert len(idx.search.lexical_top("完全无关的词汇xyz", tokenize("完全无关的词汇xyz"), 5)[0]) == 0
+
+
+def test_candidate_scores_equal_the_full_bm25_vector(tmp_path, fake_encoder):
+    """Scoring only the pooled rows gives bm25s's own numbers, bit for bit."""
+    from corpus.tokenize import tokenize
+
+    idx = store.load(_build(tmp_path, fake_encoder), fake_encoder.model_id, SplitSettings())
+    rows = np.array([0, 3, 7, 20, 41, 5])
+    for q in ("社会保障卡能办哪些事", "2025年失业保险参保人数", "养老 养老 保险"):
+        full = idx.search.keyword.scores(tokenize(q))
+        assert np.array_equal(idx.search.lexical_scores(q, tokenize(q), rows), full[rows])
 
 
 def test_model_mismatch_is_refused_with_the_fix(tmp_path, fake_encoder):
@@ -152,7 +161,7 @@ def test_hnsw_index_round_trips(tmp_path, fake_encoder):
     idx = store.load(target, fake_encoder.model_id, SplitSettings())
     assert idx.manifest.dense_kind == "hnsw"
     v = fake_encoder.encode_passages([idx.passages[3].text])[0]
-    assert idx.dense.search(v, 1)[1][0] == 3
+    assert idx.search.dense_top(v, 1)[0] == 3
 
 
 def test_changed_source_is_detected(tmp_path, fake_encoder):

@@ -6,6 +6,15 @@ import pytest
 from corpus.text import squash
 from qa.types import NotFound, QuestionError
 
+from .conftest import BACKENDS
+
+
+@pytest.fixture(params=BACKENDS)
+def service(request, service):
+    """Every test here runs on both backends: FAISS in process and Milvus Lite."""
+    return service if request.param == "faiss" else request.getfixturevalue("milvus_service")
+
+
 EXPECTED = [
     ("2025年失业保险参保人数是多少？", "2.49亿人"),
     ("四防是什么？", "人防、制防、技防、群防"),

@@ -24,6 +24,14 @@ def test_every_setting_is_in_the_readme_table_and_nothing_else_is():
     ("port", 70000, "QA_PORT=70000"),
     ("passage_chars", 5, "max_chars must be at least 20"),
     ("watch_s", -1.0, "QA_WATCH_S=-1.0"),
+    ("backend", "elastic", "QA_BACKEND='elastic': use one of faiss, milvus"),
+    ("milvus_uri", "var/milvus", "a Milvus Lite data path must end in .db"),
+    ("milvus_uri", "ftp://host:19530", "use http(s)://host:port"),
+    ("milvus_uri", "http://host:port/x", "a server is http(s)://host:port"),
+    ("milvus_prefix", "9qa", "QA_MILVUS_PREFIX='9qa'"),
+    ("milvus_prefix", "qa-1", "QA_MILVUS_PREFIX='qa-1'"),
+    ("milvus_lexical", "bm25", "QA_MILVUS_LEXICAL='bm25': use one of ours, jieba"),
+    ("milvus_replicas", 0, "QA_MILVUS_REPLICAS=0: must be from 1 to 64"),
 ])
 def test_bad_values_are_refused_by_with_and_by_the_environment(name, value, message):
     with pytest.raises(SettingsError, match=re.escape(message)):

@@ -14,7 +14,7 @@ from index.store import IndexStoreError
 from qa import updates
 from qa.settings import Settings
 
-from .conftest import FakeEncoder
+from .conftest import BACKENDS, FakeEncoder, lite_released, milvus_variant
 
 
 class Counting(FakeEncoder):
@@ -33,30 +33,38 @@ CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补�
 FUND = "公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n"
 
 
-@pytest.fixture()
-def setup(tmp_path):
+@pytest.fixture(params=BACKENDS)
+def setup(request, tmp_path):
+    """An index folder's settings and a documents folder; every test here runs on both backends."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "care.md").write_text(CARE, encoding="utf-8")
     settings = Settings().with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
                                 documents_dir=tmp_path / "uploads")
-    return settings, docs
+    if request.param == "milvus":
+        settings = milvus_variant(settings, tmp_path)
+    with lite_released(settings):
+        yield settings, docs
 
 
 def _load(settings):
-    return store.load(settings.index_dir, FakeEncoder.model_id, settings.split)
+    from qa.loading import milvus_config
+
+    return store.load(settings.index_dir, FakeEncoder.model_id, settings.split, config=milvus_config(settings))
 
 
 def _same_index(a, b) -> None:
     """Two indexes hold the same documents, passages, vectors and keyword scores."""
     assert list(a.documents) == list(b.documents)
     assert a.passages == b.passages
-    assert np.allclose(a.dense.vectors(np.arange(len(a.passages))), b.dense.vectors(np.arange(len(b.passages))), atol=1e-6)
-    assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
+    rows = np.arange(len(a.passages))
+    va, vb = a.search.vectors(rows), b.search.vectors(rows)
+    assert np.allclose(va.passages, vb.passages, atol=1e-6)
+    assert all(np.array_equal(x, y) for x, y in zip(va.sentences, vb.sentences))
     from corpus.tokenize import tokenize
 
     for q in ("长期护理保险", "住房公积金缴存比例", "社会保障"):
-        assert np.allclose(a.keyword.scores(tokenize(q)), b.keyword.scores(tokenize(q)))
+        assert np.allclose(a.search.lexical_scores(q, tokenize(q), rows), b.search.lexical_scores(q, tokenize(q), rows))
 
 
 def test_adding_embeds_only_the_new_document_and_equals_a_full_build(setup, tmp_path):
@@ -156,6 +164,9 @@ def test_uploads_are_named_by_id_and_never_by_the_clients_path(setup):
 def test_writers_wait_for_each_other_across_processes(setup, real_settings):
     """A `qa add` started while another writer holds the lock waits, then builds on that writer's version."""
     settings, docs = setup
+    if settings.backend == "milvus":
+        pytest.skip("Milvus Lite admits one process (tests/test_milvus.py checks the message); "
+                    "writers in several processes need a Milvus server")
     settings = settings.with_(models_dir=real_settings.models_dir)
     (docs / "fund.txt").write_text(FUND, encoding="utf-8")
     from qa.loading import build_encoder
