@@ -106,9 +106,10 @@ class QAService:
         if fact is not None:
             return Result(question, True, "answered from the document's own details (title, author, source), "
                           "cited to their line", fact, hits, 1.0, question_type="document")
-        absent = answers.absent_names(question_names(question), top, [self.index.documents[p.doc_id].title for p in top])
+        absent = answerable and answers.absent_names(
+            question_names(question), top, [self.index.documents[p.doc_id].title for p in top])
         missing = ""
-        if answerable and absent:
+        if absent:
             answerable, missing = False, "文中没有提到" + "、".join(f"“{n}”" for n in absent)
             reason = f"{missing}: none of the closest passages mentions {', '.join(absent)}; they are listed"
         elif answerable and choice.hit is None:
@@ -166,9 +167,7 @@ class QAService:
         if fact is None or fact.start < 0:
             return None
         line_start, line_end, start, end = fact_extent(doc.text, fact, doc.facts)
-        rows = self._doc_rows[doc.doc_id]
-        p = next((self.index.passages[r] for r in rows
-                  if self.index.passages[r].start <= start < self.index.passages[r].end), None)
+        p = next((q for q in self.passages_of(doc.doc_id) if q.start <= start < q.end), None)
         text = doc.text[line_start:line_end]
         span = AnswerSpan(doc.text[start:end], start, end, start - line_start, end - line_start)
         return Answer(text, p.id if p else "", doc.doc_id, doc.title, p.section if p else "", line_start, line_end,
