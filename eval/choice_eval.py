@@ -25,10 +25,10 @@ GRID = {
 
 
 def main(path: Path) -> None:
-    from eval.runner import _squad_service, evaluate, squad_items
+    from eval.runner import squad_service, evaluate, squad_items
     from qa.settings import ROOT, from_env
 
-    service, questions = _squad_service(path, from_env(), progress=False, cache=ROOT / "var" / "eval-cache")
+    service, questions = squad_service(path, from_env(), progress=False, cache=ROOT / "var" / "eval-cache")
     dev = squad_items(service, questions[: len(questions) // 2])
     for margin, slack, preferred in itertools.product(*GRID.values()):
         answers.TYPE_MARGIN, answers.COVERAGE_SLACK, answers.PREFERRED = margin, slack, preferred

@@ -11,7 +11,8 @@ COLUMNS = [f"recall@{k}" for k in KS] + ["mrr@10", "ndcg@10"]
 def table(report: dict) -> str:
     """The side-by-side retriever table as Markdown (also readable in a terminal)."""
     lines = [
-        f"dataset {report['dataset']}: {report['questions']} questions ({report['unanswerable']} unanswerable"
+        f"dataset {report['dataset']}" + (f" ({report['style']} style)" if report.get("style", "asked") != "asked" else "")
+        + f": {report['questions']} questions ({report['unanswerable']} unanswerable"
         + (f"; {report['outside_passages']} answered from outside any passage, left out of retrieval figures"
            if report.get("outside_passages") else "")
         + f"), index of {report['index']['passages']} passages",

@@ -6,11 +6,12 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from eval import metrics
 from eval.dataset import DEFAULT_DATASET, DatasetError, Squashed, load_jsonl
+from eval.styles import KEYWORD_DATASET, STYLES, strip_question
 from qa.service import QAService
 from qa.settings import ROOT, Settings
 
@@ -30,7 +31,7 @@ class EvalItem:
     golds: tuple[str, ...] = ()  # every accepted short answer (SQuAD files list several)
 
 
-class _Docs:
+class Docs:
     """Squashed views of the index's documents, made once each."""
 
     def __init__(self, service: QAService) -> None:
@@ -44,7 +45,7 @@ class _Docs:
 
 
 def labelled_items(service: QAService, questions) -> list[EvalItem]:
-    docs = _Docs(service)
+    docs = Docs(service)
     known = {d.doc_id for d in service.documents()}
     only = next(iter(known)) if len(known) == 1 else None
     items = []
@@ -68,7 +69,7 @@ def labelled_items(service: QAService, questions) -> list[EvalItem]:
 
 
 def squad_items(service: QAService, questions: list[dict]) -> list[EvalItem]:
-    docs = _Docs(service)
+    docs = Docs(service)
     return [
         EvalItem(q["id"], q["question"], True, q["doc_id"], (docs[q["doc_id"]].span(*q["span"]),), q["answer"], (),
                  tuple(q.get("answers", [q["answer"]])))
@@ -76,7 +77,7 @@ def squad_items(service: QAService, questions: list[dict]) -> list[EvalItem]:
     ]
 
 
-def _relevant(service: QAService, docs: _Docs, item: EvalItem) -> set[str]:
+def relevant_passages(service: QAService, docs: Docs, item: EvalItem) -> set[str]:
     sq = docs[item.doc_id]
     return {
         p.id for p in service.passages_of(item.doc_id)
@@ -84,7 +85,7 @@ def _relevant(service: QAService, docs: _Docs, item: EvalItem) -> set[str]:
     }
 
 
-def _answer_correct(docs: _Docs, item: EvalItem, answer) -> bool:
+def _answer_correct(docs: Docs, item: EvalItem, answer) -> bool:
     if answer is None or answer.doc_id != item.doc_id:
         return False
     squashed_answer = "".join(answer.text.split())
@@ -98,7 +99,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
     """Every retriever's metrics, answer accuracy, no-answer figures, latency, per-tag numbers."""
     from tqdm import tqdm
 
-    docs = _Docs(service)
+    docs = Docs(service)
     rankings = defaultdict(list)
     relevants, latencies, rows = [], [], []
     refused, truth, confidences = [], [], {True: [], False: []}
@@ -113,7 +114,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
         if not item.answerable:
             rows.append({"item": item, "result": result})
             continue
-        relevant = _relevant(service, docs, item)
+        relevant = relevant_passages(service, docs, item)
         if relevant:  # a byline or title in no passage is the document's facts' to answer, not retrieval's
             relevants.append(relevant)
             for r in RETRIEVERS:
@@ -235,7 +236,7 @@ def _misses(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
+def squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
     from eval.squad import load_squad
     from qa.loading import load_service, recipe
@@ -252,11 +253,20 @@ def _squad_service(path: Path, settings: Settings, progress: bool, cache: Path) 
 
 
 def run(settings: Settings, dataset: Path | None = None, squad: Path | None = None,
-        limit: int | None = None, progress: bool = True, cache: Path = ROOT / "var" / "eval-cache") -> dict:
+        limit: int | None = None, progress: bool = True, cache: Path = ROOT / "var" / "eval-cache",
+        style: str = "asked") -> dict:
+    """One set's report in one question style (``eval.styles``)."""
     from qa.loading import load_service
 
+    if style not in STYLES:
+        raise DatasetError(f"unknown question style {style!r}; one of {', '.join(STYLES)}")
+    if style == "keyword":
+        if squad or dataset:
+            raise DatasetError("the keyword style is the labelled set's hand-written variant; "
+                               "use --style stripped for another set")
+        dataset = KEYWORD_DATASET
     if squad:
-        service, questions = _squad_service(squad, settings, progress, cache)
+        service, questions = squad_service(squad, settings, progress, cache)
         items = squad_items(service, questions[:limit] if limit else questions)
         name = squad.name
     else:
@@ -265,7 +275,10 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
         questions = load_jsonl(path)
         items = labelled_items(service, questions[:limit] if limit else questions)
         name = path.name
-    return evaluate(service, items, name, progress=progress)
+    if style == "stripped":
+        items = [replace(i, question=strip_question(i.question)) for i in items]
+    report = evaluate(service, items, name, progress=progress)
+    return {"style": style, **report}
 
 
 def write_outputs(report: dict, json_out: Path | None, report_dir: Path | None) -> list[Path]:

@@ -160,7 +160,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise CLIError("--limit must be at least 1")
     path = lambda value: Path(value) if value else None  # noqa: E731
     try:
-        report = run(_settings(args), dataset=path(args.dataset), squad=path(args.squad), limit=args.limit)
+        report = run(_settings(args), dataset=path(args.dataset), squad=path(args.squad), limit=args.limit,
+                     style=args.style)
     except DatasetError as exc:
         raise CLIError(str(exc)) from None
     print(table(report))
@@ -267,6 +268,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", help="labelled JSONL (default: eval/data/questions.jsonl)")
     ev.add_argument("--squad", help="a SQuAD-format JSON file (CMRC 2018, DRCD, …) to evaluate instead")
     ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--style", choices=("asked", "keyword", "stripped"), default="asked",
+                    help="questions as asked (default), the labelled set's hand-written keyword variant, "
+                         "or stripped of question words and punctuation")
     ev.add_argument("--json", dest="json_out", help="write the metrics as JSON to this file")
     ev.add_argument("--report", help="write a Markdown report with charts into this folder")
     ev.add_argument("--index")

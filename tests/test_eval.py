@@ -65,11 +65,11 @@ def test_labelled_set_is_sound():
 
 def test_labelled_set_covers_every_section(service):
     questions = [q for q in load_jsonl(DEFAULT_DATASET) if q.answerable]
-    from eval.runner import _Docs, _relevant, labelled_items
+    from eval.runner import Docs, labelled_items, relevant_passages
 
     items = labelled_items(service, questions)
-    docs = _Docs(service)
-    sections = {p.section.split(" > ")[0] for item in items for pid in _relevant(service, docs, item)
+    docs = Docs(service)
+    sections = {p.section.split(" > ")[0] for item in items for pid in relevant_passages(service, docs, item)
                 for p in [service.passage(pid)[0]]}
     assert sections == {""} | {s for s in service.document("article").sections}
 
