@@ -373,3 +373,22 @@ def test_an_index_written_before_versioned_rows_is_refused_with_the_fix(lite):
         __import__("json").dumps({**manifest.to_dict(), "files": files}), encoding="utf-8")
     with pytest.raises(IndexStoreError, match="before versioned rows; rebuild it with `qa build`"):
         store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=milvus_config(lite))
+
+
+def test_with_milvus_bm25_a_change_writes_a_collection_of_its_own(lite, tmp_path):
+    """`lexical=jieba`: Lite's BM25 scores a row by its segment's statistics, so a change is written whole.
+
+    Rows added into a collection of their own scored 2.1 where a fresh build scored 37.5.
+    """
+    jieba, docs = lite.with_(milvus_lexical="jieba"), _docs(tmp_path)
+    config = milvus_config(jieba)
+    updates.apply(jieba, add=load_documents([DEFAULT_CORPUS, docs["care"]]), encoder=FakeEncoder())
+    old = store.load(jieba.index_dir, FakeEncoder.model_id, jieba.split, config=config)
+    updates.apply(jieba, add=load_documents([docs["fund"]]), encoder=FakeEncoder())
+    new = store.load(jieba.index_dir, FakeEncoder.model_id, jieba.split, config=config)
+    assert new.manifest.collections != old.manifest.collections
+    for index in (old, new):
+        _whole(config, index)
+    question = "住房公积金缴存比例"
+    rows, _ = new.search.lexical_top(question, tokenize(question), 3)
+    assert new.passages[rows[0]].doc_id == "fund"
