@@ -158,9 +158,9 @@ def _publish_rows(target: Path, config: milvus.MilvusConfig, manifest: Manifest,
                   written: milvus_write.Written) -> Manifest:
     published = store.write(target, manifest, records, passages, tokens, rows=written.rows, keys=written.keys)
     try:
-        milvus_write.tidy(config, target)
+        milvus_write.tidy(config, target, manifest.collections["passages"])
     except milvus.MilvusError as exc:  # published already: the next change tidies again
-        log.warning("could not delete retired rows: %s", exc)
+        log.warning("published %s, but: %s", manifest.build_id, exc)
     return published
 
 

@@ -321,12 +321,22 @@ def repair(config: MilvusConfig, name: str, published: int) -> int:
 
 
 def retire(config: MilvusConfig, name: str, oldest_kept: int) -> int:
-    """Delete the rows no kept version sees (retired before the oldest kept version)."""
+    """Delete the rows no kept version sees (retired before the oldest kept version).
+
+    Runs after the version is published, so a failure is MilvusError (the caller logs it
+    and the next change retires them), never an error of the change itself.
+    """
+    from pymilvus.exceptions import MilvusException
+
     client = connect(config)
-    gone = _count(client, name, f"died <= {oldest_kept}")
-    if gone:
-        client.delete(name, filter=f"died <= {oldest_kept}")
-        log.info("deleted %d retired rows from %s", gone, name)
+    try:
+        ensure_loaded(client, name, config)
+        gone = _count(client, name, f"died <= {oldest_kept}")
+        if gone:
+            client.delete(name, filter=f"died <= {oldest_kept}")
+            log.info("deleted %d retired rows from %s", gone, name)
+    except MilvusException as exc:
+        raise MilvusError(f"could not delete the retired rows of {name}: {exc}") from None
     return gone
 
 

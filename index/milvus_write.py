@@ -95,13 +95,18 @@ def write_change(config: milvus.MilvusConfig, current: store.LoadedIndex, kept_r
     return Written(rows, keys.astype(np.int64), inserted, retired)
 
 
-def tidy(config: milvus.MilvusConfig, target: Path) -> None:
-    """Delete rows and collections no kept version reads (the store keeps the newest few folders)."""
+def tidy(config: milvus.MilvusConfig, target: Path, name: str) -> None:
+    """Delete rows and collections no kept version reads (the store keeps the newest few folders).
+
+    Rows are retired only in ``name``, the collection just written: an older lineage's
+    collection may not even be loaded in this process, and is dropped whole once no kept
+    version names it.
+    """
     kept = store.kept_rows(target)
-    names = {name for name, _ in kept}
-    milvus.drop_stale(config, target, names)
-    for name in names:
-        milvus.retire(config, name, min(v for n, v in kept if n == name))
+    milvus.drop_stale(config, target, {n for n, _ in kept})
+    versions = [v for n, v in kept if n == name]
+    if versions:
+        milvus.retire(config, name, min(versions))
 
 
 def _published_version(target: Path) -> int:

@@ -299,6 +299,22 @@ def test_retired_rows_are_deleted_so_storage_stays_bounded(lite, tmp_path):
     assert [n for n in milvus.connect(config).list_collections() if n.startswith(config.prefix)] == [name]
 
 
+def test_a_build_after_a_restart_starts_a_collection_and_drops_the_old_one_when_retired(lite, tmp_path):
+    """The old lineage's collection comes back released after a restart; a build neither needs it loaded nor drops it early."""
+    docs, config = _docs(tmp_path), milvus_config(lite)
+    updates.build(load_documents([DEFAULT_CORPUS, docs["care"]]), lite, FakeEncoder(), False)
+    old = store.read_manifest(lite.index_dir).collections["passages"]
+    milvus.release(config)  # as a new `qa build` process finds it
+    updates.build(load_documents([DEFAULT_CORPUS, docs["care"]]), lite, FakeEncoder(), False)
+    new = store.read_manifest(lite.index_dir).collections["passages"]
+    client = milvus.connect(config)
+    assert new != old and {old, new} <= set(client.list_collections())  # the version before still reads the old one
+    for n in range(store.KEEP_VERSIONS):
+        docs["care"].write_text(CARE.replace("800元", f"{900 + n}元"), encoding="utf-8")
+        updates.apply(lite, add=load_documents([docs["care"]]), encoder=FakeEncoder())
+    assert [c for c in client.list_collections() if c.startswith(config.prefix)] == [new]
+
+
 _DYING = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
