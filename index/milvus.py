@@ -1,20 +1,27 @@
-"""The Milvus backend (the only module importing pymilvus or milvus_lite).
+"""The Milvus backend (the only module importing pymilvus or milvus_lite): connecting and writing rows.
 
 One client code path for Milvus Lite embedded in the process (``QA_MILVUS_URI`` a
 local ``….db`` path) and for a Milvus server or cluster (``http(s)://host:19530``).
-Each index version owns one collection, ``<prefix>_<index key>_<build id>_passages``:
-``row`` (primary key, the passage's row in ``passages.jsonl``), ``doc_id`` (the document
-filter), ``vector`` (the passage embedding), ``sparse`` (lexical: our BM25 weights by
-token id, or Milvus's own BM25 over a ``text`` field analysed by jieba, see ``LEXICAL``)
-and ``sentences`` (the passage's sentence vectors, float16, packed).  Sentence vectors
-are never searched, only read with their passage, so they ride in its row: one
-primary-key read per question brings every candidate's vectors (a separate sentence
-collection filtered by passage took 40–80 ms a question on Milvus Lite here).
+An index folder's versions share one collection, ``<prefix>_<index key>_<lineage>_passages``
+(the lineage: the build id of the full build that created it): ``key`` (primary key,
+given once to a passage's row and never reused by a published version), ``doc_id`` (the
+document filter), ``born`` and ``died`` (the versions that added and retired the row),
+``vector`` (the passage embedding), ``sparse`` (lexical: our term weights by token id,
+see index/bm25.py, or Milvus's own BM25 over a ``text`` field analysed by jieba, see
+``LEXICAL``), ``length`` (the passage's BM25 length) and ``sentences`` (the passage's
+sentence vectors, float16, packed).  Sentence vectors are never searched, only read with
+their passage, so they ride in its row: one primary-key read per question brings every
+candidate's vectors (a separate sentence collection filtered by passage took 40–80 ms a
+question on Milvus Lite here).
 
-A version's collection is complete, flushed, indexed and loaded before the index
-folder that names it is published, so readers see the old version or the new one,
-never half of one; collections of versions no longer kept, or of a writer killed
-mid-way, are dropped by the next change (``drop_stale``).
+Versioned rows: version v sees the rows with ``born <= v < died``.  A change writes only
+the changed documents' rows (``born = v + 1``) and marks the rows of the documents it
+replaces or removes ``died = v + 1`` (a partial upsert of two fields: no vector is sent
+again); once they are flushed and visible, the index folder naming v + 1 is published
+by the store's atomic swap.  A reader pinned to v sees neither, so it never meets half a
+document.  A writer killed mid-way leaves rows that no published version sees; the next
+writer removes them (``repair``) before it writes.  Rows no kept version can see are
+deleted (``retire``); collections no kept version names are dropped (``drop_stale``).
 
 ``import pymilvus`` costs 1.4–2 s and an embedded server ~220 MB, so nothing here
 imports it until a Milvus index is opened or written: the FAISS backend never pays.
@@ -23,15 +30,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from index.search import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,8 @@ TEXT_MAX = 65_535  # Milvus VARCHAR limit; a passage is ~250 characters plus its
 # float16 bytes in base64: 1,024 characters per 384-dim sentence, so a passage may hold
 # 63 sentences (the article's passages hold at most 7, CMRC's at most 12)
 SENTENCES_MAX_CHARS = 65_535
+ALIVE = 2**62  # `died` of a row no version has retired (far beyond any version number)
+VISIBLE_WAIT_S = 60  # bounded consistency lags by seconds (5 s by default on a server), never a minute
 
 
 class MilvusError(RuntimeError):
@@ -142,17 +149,15 @@ def index_key(target: Path) -> str:
     return hashlib.sha256(str(Path(target).absolute()).encode()).hexdigest()[:8]
 
 
-def collection_names(config: MilvusConfig, target: Path, build_id: str) -> dict[str, str]:
-    return {"passages": f"{config.prefix}_{index_key(target)}_{build_id[:16]}_passages"}
+def collection_names(config: MilvusConfig, target: Path, lineage: str) -> dict[str, str]:
+    return {"passages": f"{config.prefix}_{index_key(target)}_{lineage[:16]}_passages"}
 
 
-def drop_stale(config: MilvusConfig, target: Path, keep_build_ids: set[str]) -> list[str]:
-    """Drop this index's collections whose version is not kept (old, or left by a killed writer)."""
+def drop_stale(config: MilvusConfig, target: Path, keep: set[str]) -> list[str]:
+    """Drop this index's collections that no kept version names (old lineages, or left by a killed writer)."""
     client = connect(config)
     mine = f"{config.prefix}_{index_key(target)}_"
-    keep = {build_id[:16] for build_id in keep_build_ids}
-    dropped = [name for name in client.list_collections()
-               if name.startswith(mine) and name[len(mine):].split("_")[0] not in keep]
+    dropped = [name for name in client.list_collections() if name.startswith(mine) and name not in keep]
     for name in dropped:
         client.drop_collection(name)
     if dropped:
@@ -160,25 +165,59 @@ def drop_stale(config: MilvusConfig, target: Path, keep_build_ids: set[str]) -> 
     return dropped
 
 
-# ---- writing a version ---------------------------------------------------------------------
+# ---- what a version reads its rows with -------------------------------------------------------
 
-def write(config: MilvusConfig, target: Path, build_id: str, doc_ids: list[str], vectors: np.ndarray,
-          sentence_vectors: np.ndarray, sentence_rows: np.ndarray, weights: list[dict[int, float]],
-          texts: list[str], dense_kind: str) -> dict[str, str]:
-    """Create, fill, flush, index and load one version's collection; returns its name by role.
+@dataclass(frozen=True)
+class Rows:
+    """The rows one published version reads (its folder's ``milvus.json``)."""
 
-    ``weights`` (per passage, token id → BM25 weight) feed ``lexical="ours"``; ``texts``
-    (what was tokenized) feed Milvus's own BM25 for ``lexical="jieba"``.
-    """
+    version: int  # this version's rows are those with born <= version < died
+    next_key: int  # the first primary key no published row uses
+    lexical: str  # what the collection's sparse field holds (see LEXICAL)
+    stored_avgdl: float  # the average passage length the collection's term weights were written under
+    avgdl: float  # this version's average passage length
+    vocab: dict[str, int] = field(default_factory=dict)  # token → sparse dimension; ids are never reused
+    df: tuple[int, ...] = ()  # passages of this version holding each token id
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "df": list(self.df)}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Rows":
+        return cls(int(raw["version"]), int(raw["next_key"]), str(raw["lexical"]), float(raw["stored_avgdl"]),
+                   float(raw["avgdl"]), {str(k): int(v) for k, v in raw["vocab"].items()},
+                   tuple(int(d) for d in raw["df"]))
+
+    def visible(self) -> str:
+        return f"born <= {self.version} and died > {self.version}"
+
+
+@dataclass(frozen=True)
+class NewRows:
+    """Passages to insert, in order, with everything their rows hold."""
+
+    doc_ids: list[str]
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    sentence_rows: np.ndarray  # passage i's sentences are sentence_vectors[sentence_rows[i]:sentence_rows[i + 1]]
+    weights: list[dict[int, float]]  # lexical="ours": term weights (index/bm25.py)
+    texts: list[str]  # lexical="jieba": what Milvus's BM25 analyses
+    lengths: list[int]
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def create(config: MilvusConfig, name: str, dim: int, dense_kind: str) -> None:
+    """An empty collection with its indexes declared (loaded once its first rows are in)."""
     from pymilvus import DataType, Function, FunctionType
 
     client = connect(config)
-    names = collection_names(config, target, build_id)
-    name = names["passages"]
-    dim = vectors.shape[1]
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("row", DataType.INT64, is_primary=True)
+    schema.add_field("key", DataType.INT64, is_primary=True)
     schema.add_field("doc_id", DataType.VARCHAR, max_length=512)
+    schema.add_field("born", DataType.INT64)
+    schema.add_field("died", DataType.INT64)
+    schema.add_field("length", DataType.INT32)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("sentences", DataType.VARCHAR, max_length=SENTENCES_MAX_CHARS)
@@ -193,29 +232,131 @@ def write(config: MilvusConfig, target: Path, build_id: str, doc_ids: list[str],
     else:
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     _create(client, name, schema, params)
+
+
+def insert(config: MilvusConfig, name: str, rows: NewRows, first_key: int, born: int) -> int:
+    """Insert ``rows`` as keys ``first_key``… born in version ``born``; returns the rows sent."""
+    client = connect(config)
+    dim = rows.vectors.shape[1]
     batch = []
-    for i, doc_id in enumerate(doc_ids):
-        packed = pack(sentence_vectors[sentence_rows[i]:sentence_rows[i + 1]])
+    for i, doc_id in enumerate(rows.doc_ids):
+        lo, hi = rows.sentence_rows[i], rows.sentence_rows[i + 1]
+        packed = pack(rows.sentence_vectors[lo:hi])
         if len(packed) > SENTENCES_MAX_CHARS:
-            raise MilvusError(f"passage {i} of {doc_id} has {sentence_rows[i + 1] - sentence_rows[i]} sentences; "
+            raise MilvusError(f"passage {i} of {doc_id} has {hi - lo} sentences; "
                               f"a Milvus row holds at most {SENTENCES_MAX_CHARS // (dim * 8 // 3)}")
-        row = {"row": i, "doc_id": doc_id, "vector": vectors[i], "sentences": packed}
+        row = {"key": first_key + i, "doc_id": doc_id, "born": born, "died": ALIVE, "length": rows.lengths[i],
+               "vector": rows.vectors[i], "sentences": packed}
         if config.lexical == "jieba":
-            row["text"] = texts[i]
+            row["text"] = rows.texts[i]
         else:
-            row["sparse"] = weights[i] or {0: 0.0}  # Milvus refuses an empty sparse row
+            row["sparse"] = rows.weights[i] or {0: 0.0}  # Milvus refuses an empty sparse row
         batch.append(row)
         if len(batch) == INSERT_BATCH:
             _insert(client, name, batch)
             batch = []
     if batch:
         _insert(client, name, batch)
-    # Unflushed rows sit in a growing segment that every search scans brute force
-    # (~30× slower here); flushing seals them so the index built above serves.
+    return len(rows.doc_ids)
+
+
+def mark_dead(config: MilvusConfig, name: str, keys: np.ndarray, died: int) -> int:
+    """Retire the rows ``keys`` from version ``died`` on; earlier versions still see them.
+
+    A partial upsert sends two fields a row, never the vectors (Milvus ≥ 2.6 and Lite).
+    """
+    client = connect(config)
+    keys = [int(k) for k in keys]
+    for lo in range(0, len(keys), INSERT_BATCH):
+        _upsert(client, name, [{"key": k, "died": died} for k in keys[lo:lo + INSERT_BATCH]])
+    return len(keys)
+
+
+def seal(config: MilvusConfig, name: str, born: int, died: int, expect_born: int, expect_died: int,
+         full: bool) -> None:
+    """Flush the version's writes and wait until a reader sees them all, before the folder is published.
+
+    Unflushed rows sit in a growing segment that every search scans brute force (~30×
+    slower here); flushing seals them so the declared index serves.  Readers search at
+    the collection's default (bounded) consistency, which may lag the newest writes by
+    a few seconds on a server: publishing only once a count sees every row keeps a
+    reader of the new version from meeting part of a document.
+    """
+    client = connect(config)
     client.flush(name)
-    _check_index(client, name)
-    _load(client, name, config)
-    return names
+    if full:
+        _check_index(client, name)
+        _load(client, name, config)
+    else:
+        ensure_loaded(client, name, config)
+    deadline = time.monotonic() + VISIBLE_WAIT_S
+    while True:
+        seen = (_count(client, name, f"born == {born}"), _count(client, name, f"died == {died}"))
+        if seen == (expect_born, expect_died):
+            return
+        if time.monotonic() > deadline:
+            raise MilvusError(f"Milvus shows {seen} of the {(expect_born, expect_died)} rows written to {name} "
+                              f"after {VISIBLE_WAIT_S} s; the index is unchanged, try again")
+        time.sleep(0.2)
+
+
+def repair(config: MilvusConfig, name: str, published: int) -> int:
+    """Undo what a writer killed after version ``published`` left: its rows go, its death marks are lifted.
+
+    No published version sees either (a reader of ``published`` filters by it), so the
+    repair changes no answer; it must run before the next writer reuses their keys.
+    """
+    client = connect(config)
+    ensure_loaded(client, name, config)
+    dead = _keys(client, name, f"died > {published} and died < {ALIVE}")
+    if dead:
+        for lo in range(0, len(dead), INSERT_BATCH):
+            _upsert(client, name, [{"key": k, "died": ALIVE} for k in dead[lo:lo + INSERT_BATCH]])
+    born = _count(client, name, f"born > {published}")
+    if born:
+        client.delete(name, filter=f"born > {published}")
+    if born or dead:
+        log.warning("removed %d rows and %d death marks a killed writer left in %s", born, len(dead), name)
+    return born + len(dead)
+
+
+def retire(config: MilvusConfig, name: str, oldest_kept: int) -> int:
+    """Delete the rows no kept version sees (retired before the oldest kept version).
+
+    Runs after the version is published, so a failure is MilvusError (the caller logs it
+    and the next change retires them), never an error of the change itself.
+    """
+    from pymilvus.exceptions import MilvusException
+
+    client = connect(config)
+    try:
+        ensure_loaded(client, name, config)
+        gone = _count(client, name, f"died <= {oldest_kept}")
+        if gone:
+            client.delete(name, filter=f"died <= {oldest_kept}")
+            log.info("deleted %d retired rows from %s", gone, name)
+    except MilvusException as exc:
+        raise MilvusError(f"could not delete the retired rows of {name}: {exc}") from None
+    return gone
+
+
+def row_count(config: MilvusConfig, name: str) -> int:
+    """Rows stored in ``name``, of every version not yet retired."""
+    return _count(connect(config), name, "")
+
+
+def _count(client, name: str, filter: str) -> int:
+    return int(client.query(name, filter=filter, output_fields=["count(*)"])[0]["count(*)"])
+
+
+def _keys(client, name: str, filter: str) -> list[int]:
+    keys, last = [], -1
+    while True:  # by key, in pages: a query returns at most QUERY_BATCH rows
+        page = client.query(name, filter=f"({filter}) and key > {last}", output_fields=["key"], limit=QUERY_BATCH)
+        keys += sorted(int(r["key"]) for r in page)
+        if len(page) < QUERY_BATCH:
+            return keys
+        last = keys[-1]
 
 
 def _load(client, name: str, config: MilvusConfig) -> None:
@@ -228,6 +369,10 @@ def _load(client, name: str, config: MilvusConfig) -> None:
 
 def _insert(client, name: str, rows: list[dict]) -> None:
     client.insert(name, rows)
+
+
+def _upsert(client, name: str, rows: list[dict]) -> None:
+    client.upsert(name, rows, partial_update=True)
 
 
 def pack(vectors: np.ndarray) -> str:
@@ -266,102 +411,6 @@ def _check_index(client, name: str) -> None:
         raise MilvusError(f"Milvus did not build the index of {name}: {info}")
 
 
-# ---- reading -------------------------------------------------------------------------------
-
-class MilvusIndex:
-    """``SearchIndex`` over one version's collection."""
-
-    def __init__(self, config: MilvusConfig, collections: dict[str, str], doc_rows: dict[str, np.ndarray],
-                 sentence_counts: np.ndarray, vocab: dict[str, int], kind: str, dim: int, size: int) -> None:
-        self.config, self.kind, self.dim, self.size = config, kind, dim, size
-        self._name = collections["passages"]
-        self._doc_rows, self._sentence_counts, self._vocab = doc_rows, sentence_counts, vocab
-        self._client = connect(config)
-        ensure_loaded(self._client, self._name, config)
-
-    def dense_top(self, query: np.ndarray, k: int, doc_id: str | None = None) -> np.ndarray:
-        from index.dense import ef_search
-
-        k = min(k, self.size)
-        params: dict = {"metric_type": "IP"}
-        if self.kind == "hnsw":
-            params["params"] = {"ef": max(ef_search(k), FILTER_EF if doc_id else 0)}
-        hits = self._client.search(self._name, data=[query.astype(np.float32).tolist()], anns_field="vector",
-                                   limit=k, filter=_doc_filter(doc_id), search_params=params,
-                                   output_fields=["row"])[0]
-        rows = np.array([_row(h) for h in hits], dtype=np.int64)
-        if doc_id is not None:
-            allowed = self._doc_rows[doc_id]
-            if len(rows) < min(k, len(allowed)):  # the graph missed some: score the document exactly
-                scores = self._fetch(allowed, with_sentences=False)[0] @ query
-                rows = allowed[np.argsort(-scores, kind="stable")[:k]]
-        return rows
-
-    def vectors(self, rows: np.ndarray) -> Vectors:
-        passages, sentences = self._fetch(rows, with_sentences=True)
-        return Vectors(passages, sentences)
-
-    def _fetch(self, rows: np.ndarray, with_sentences: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Passage vectors (and sentence vectors) of ``rows``, in order, by primary key."""
-        rows = np.asarray(rows, dtype=np.int64)
-        fields = ["row", "vector"] + (["sentences"] if with_sentences else [])
-        found: dict[int, dict] = {}
-        unique = np.unique(rows)
-        for lo in range(0, len(unique), QUERY_BATCH):
-            for r in self._client.query(self._name, filter=_in_filter("row", unique[lo:lo + QUERY_BATCH]),
-                                        output_fields=fields, limit=QUERY_BATCH):
-                found[r["row"]] = r
-        missing = [int(r) for r in unique if int(r) not in found]
-        if missing:
-            raise MilvusError(f"collection {self._name} lacks passages {missing[:5]}; rebuild it with `qa build`")
-        passages = np.array([found[int(r)]["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dim)
-        sentences = [unpack(found[int(r)]["sentences"], self.dim) for r in rows] if with_sentences else []
-        for r, v in zip(rows, sentences):
-            if len(v) != self._sentence_counts[r]:
-                raise MilvusError(f"collection {self._name} holds {len(v)} sentence vectors for passage {r}, "
-                                  f"the index {self._sentence_counts[r]}; rebuild it with `qa build`")
-        return passages, sentences
-
-    def lexical_top(self, question: str, terms: list[str], k: int,
-                    doc_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self._lexical(question, terms, min(k, self.size), _doc_filter(doc_id))
-
-    def lexical_scores(self, question: str, terms: list[str], rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        if not len(rows):
-            return np.zeros(0, np.float32)
-        found, scores = self._lexical(question, terms, len(rows), _in_filter("row", rows))
-        lookup = dict(zip(found.tolist(), scores.tolist()))
-        return np.array([lookup.get(int(r), 0.0) for r in rows], dtype=np.float32)
-
-    def _lexical(self, question: str, terms: list[str], limit: int, filter: str) -> tuple[np.ndarray, np.ndarray]:
-        if self.config.lexical == "jieba":
-            data, params = [question], {"metric_type": "BM25"}
-        else:
-            query: dict[int, float] = {}
-            for t in terms:  # a repeated term counts again, as in bm25s
-                if t in self._vocab:
-                    query[self._vocab[t]] = query.get(self._vocab[t], 0.0) + 1.0
-            if not query:
-                return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            data, params = [query], {"metric_type": "IP"}
-        hits = self._client.search(self._name, data=data, anns_field="sparse", limit=limit,
-                                   filter=filter, search_params=params, output_fields=["row"])[0]
-        # Milvus Lite returns BM25 scores negated (best = most negative); a server returns
-        # them positive. BM25 is never negative, so the magnitude is the score on both.
-        pairs = sorted(((abs(float(h["distance"])), _row(h)) for h in hits),
-                       key=lambda p: (-p[0], p[1]))  # best first, ties by row as the FAISS backend
-        pairs = [p for p in pairs if p[0] > 0]
-        return (np.array([p[1] for p in pairs], dtype=np.int64), np.array([p[0] for p in pairs], dtype=np.float32))
-
-    def close(self) -> None:
-        pass  # the client is shared by every version this process opens; release() ends it
-
-
-def _row(hit: dict) -> int:
-    return int(hit["row"] if "row" in hit else hit["id"])
-
-
 def ensure_loaded(client, name: str, config: MilvusConfig) -> None:
     """Load a collection that is not: after a restart Milvus (Lite too) brings collections back released."""
     if not client.has_collection(name):
@@ -371,11 +420,3 @@ def ensure_loaded(client, name: str, config: MilvusConfig) -> None:
     if str(state) not in ("Loaded", "LoadState.Loaded", "<LoadState: Loaded>") and getattr(state, "name", "") != "Loaded":
         log.info("loading Milvus collection %s (state %s)", name, state)
         _load(client, name, config)
-
-
-def _doc_filter(doc_id: str | None) -> str:
-    return "" if doc_id is None else f"doc_id == {json.dumps(doc_id, ensure_ascii=False)}"
-
-
-def _in_filter(field: str, rows: np.ndarray) -> str:
-    return f"{field} in [{','.join(str(int(r)) for r in rows)}]"

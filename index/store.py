@@ -2,8 +2,9 @@
 
 Layout: ``manifest.json``, ``documents.jsonl``, ``passages.jsonl``, ``tokens.jsonl``
 and, for the FAISS backend, ``dense.faiss``, ``sentences.npy`` and ``bm25/``; for the
-Milvus backend ``vocab.json`` (the sparse vectors' token ids), the vectors living in
-the collections the manifest names.  The manifest records the format, the model, the
+Milvus backend ``milvus.json`` (which rows of the collection this version reads, and
+the lexical statistics its queries weigh terms by) and ``keys.npy`` (each passage's
+primary key there), the vectors living in the collection the manifest names.  The manifest records the format, the model, the
 splitter settings, the corpus hashes, counts, library versions and a sha256 of
 every file, so a truncated or corrupted file is caught at load.  A build is
 written to a fresh folder and published by atomically replacing a symlink, so
@@ -27,6 +28,7 @@ from corpus.documents import Document
 from corpus.facts import Fact
 from corpus.passages import Passage, SplitSettings
 from index import milvus
+from index.milvus_search import MilvusIndex
 from index.dense import DenseIndex
 from index.keyword import KeywordIndex
 from index.local import LocalIndex
@@ -89,7 +91,7 @@ class LoadedIndex:
 
 _PASSAGE_FIELDS = tuple(f.name for f in fields(Passage))
 _FILES = {"faiss": ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25", "tokens.jsonl"),
-          "milvus": ("documents.jsonl", "passages.jsonl", "tokens.jsonl", "vocab.json")}
+          "milvus": ("documents.jsonl", "passages.jsonl", "tokens.jsonl", "milvus.json", "keys.npy")}
 
 
 def _sha256(path: Path) -> str:
@@ -113,12 +115,12 @@ def _write_jsonl(path: Path, rows) -> None:
 def write(
     target: Path, manifest: Manifest, documents: list[DocumentRecord], passages: list[Passage],
     tokens: list[list[str]], dense: DenseIndex | None = None, keyword: KeywordIndex | None = None,
-    sentence_vectors: np.ndarray | None = None, vocab: dict[str, int] | None = None,
+    sentence_vectors: np.ndarray | None = None, rows: milvus.Rows | None = None, keys: np.ndarray | None = None,
 ) -> Manifest:
     """Write a complete index next to ``target``, atomically point ``target`` at it; returns the manifest written.
 
     A FAISS index passes ``dense``, ``keyword`` and ``sentence_vectors``; a Milvus index,
-    whose collections are already complete, passes ``vocab``.
+    whose rows are already written and visible, passes ``rows`` and ``keys``.
     """
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +141,8 @@ def write(
         np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
         keyword.save(building / "bm25")
     else:
-        (building / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        (building / "milvus.json").write_text(json.dumps(rows.to_dict(), ensure_ascii=False), encoding="utf-8")
+        np.save(building / "keys.npy", np.asarray(keys, dtype=np.int64))
     _write_jsonl(building / "tokens.jsonl", tokens)  # for the next version: unchanged passages keep their tokens
     manifest = replace(manifest, files={str(p.relative_to(building)): _sha256(p) for p in _files(building)})
     (building / "manifest.json").write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -159,7 +162,7 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def kept_build_ids(target: Path) -> set[str]:
-    """The build ids of the versions on disk (what a Milvus index may keep collections for)."""
+    """The build ids of the versions on disk."""
     ids = set()
     for path in versions(target):
         try:
@@ -167,6 +170,19 @@ def kept_build_ids(target: Path) -> set[str]:
         except (OSError, ValueError, KeyError):
             pass
     return ids
+
+
+def kept_rows(target: Path) -> list[tuple[str, int]]:
+    """(collection, row version) of each Milvus version on disk: what its rows must stay visible to."""
+    kept = []
+    for path in versions(target):
+        try:
+            name = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["collections"]["passages"]
+            version = json.loads((path / "milvus.json").read_text(encoding="utf-8"))["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a FAISS version, or one being removed
+        kept.append((name, int(version)))
+    return kept
 
 
 def versions(target: Path) -> list[Path]:
@@ -202,6 +218,9 @@ def read_manifest(target: Path) -> Manifest:
 
 def check_files(target: Path, manifest: Manifest) -> None:
     """Every file the manifest lists is present and has its recorded sha256."""
+    if manifest.backend == "milvus" and "vocab.json" in manifest.files:
+        raise IndexStoreError(f"index at {target} was written with one Milvus collection per version, before "
+                              f"versioned rows; {REBUILD}")
     for name in _FILES[manifest.backend]:
         if name not in manifest.files and not any(f.startswith(name + "/") for f in manifest.files):
             raise IndexStoreError(f"{target / 'manifest.json'} is damaged (it lists no {name}); {REBUILD}")
@@ -290,9 +309,12 @@ def _read(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) 
             or len(passages) != manifest.counts.passages:
         raise IndexStoreError(f"index at {target} is inconsistent (counts differ); {REBUILD}")
     if manifest.backend == "milvus":
-        vocab = json.loads((target / "vocab.json").read_text(encoding="utf-8"))
-        search: SearchIndex = milvus.MilvusIndex(config, manifest.collections, doc_rows, counts, vocab,
-                                                 manifest.dense_kind, dim, len(passages))
+        state = milvus.Rows.from_dict(json.loads((target / "milvus.json").read_text(encoding="utf-8")))
+        keys = np.load(target / "keys.npy")
+        if len(keys) != len(passages) or len(np.unique(keys)) != len(keys):
+            raise IndexStoreError(f"index at {target} is inconsistent (passage keys differ); {REBUILD}")
+        search: SearchIndex = MilvusIndex(config, manifest.collections, state, keys, doc_rows, counts,
+                                          manifest.dense_kind, dim)
         return LoadedIndex(target, manifest, documents, tuple(passages), search)
     dense = DenseIndex.load(target / "dense.faiss")
     keyword = KeywordIndex.load(target / "bm25")

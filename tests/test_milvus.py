@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,10 +145,10 @@ def test_bm25_scores_come_back_negative_from_lite_and_positive_from_us(lite):
     idx = _build(jieba, [DEFAULT_CORPUS])
     client = milvus.connect(milvus_config(jieba))
     raw = client.search(idx.manifest.collections["passages"], data=["基础养老金最低标准"], anns_field="sparse",
-                        limit=5, search_params={"metric_type": "BM25"}, output_fields=["row"])[0]
+                        limit=5, search_params={"metric_type": "BM25"}, output_fields=["key"])[0]
     assert raw and all(h["distance"] < 0 for h in raw)
     rows, scores = idx.search.lexical_top("基础养老金最低标准", tokenize("基础养老金最低标准"), 5)
-    assert list(rows) == [h["row"] for h in raw] and (scores > 0).all()
+    assert list(rows) == [h["key"] for h in raw] and (scores > 0).all()
     assert list(scores) == sorted(scores, reverse=True)
     assert "143元" in "".join(idx.passages[r].text for r in rows[:2])
 
@@ -190,65 +191,220 @@ def test_only_index_types_lite_really_builds_are_asked_for():
     assert not {"DISKANN", "SCANN"} & KNOWN_VECTOR_INDEX_TYPES
 
 
-# ---- updates --------------------------------------------------------------------------------
+# ---- updates: versioned rows ------------------------------------------------------------------
 
-def test_a_reader_keeps_its_version_while_changes_publish_new_ones(lite, tmp_path):
-    """Versioned collections: a loaded version answers whole while newer ones appear; three versions are kept."""
-    updates.apply(lite, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
-    config = milvus_config(lite)
-    old = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
-    q = FakeEncoder().encode_queries(["四防"])[0]
-    before = list(old.search.dense_top(q, 10))
-    updates.apply(lite, add=load_documents([_care(tmp_path)]), encoder=FakeEncoder())
-    new = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
-    assert set(new.documents) == {"article", "care"} and set(old.documents) == {"article"}
-    assert list(old.search.dense_top(q, 10)) == before  # the old version is whole and unchanged
-    assert len(new.search.dense_top(q, 5, "care")) == len([p for p in new.passages if p.doc_id == "care"])
-    for text in ("900元", "1000元", "1100元"):
-        (tmp_path / "docs" / "care.md").write_text(CARE.replace("800元", text), encoding="utf-8")
-        updates.apply(lite, add=load_documents([tmp_path / "docs" / "care.md"]), encoder=FakeEncoder())
-    mine = [n for n in milvus.connect(config).list_collections() if n.startswith(config.prefix)]
-    assert len(mine) == store.KEEP_VERSIONS  # older versions' collections are dropped with their folders
-    assert {n.split("_")[2] for n in mine} == {b[:16] for b in store.kept_build_ids(lite.index_dir)}
+FUND = "公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n"
 
 
-def test_kill_9_mid_update_leaves_the_previous_version_and_its_leftovers_are_dropped(lite, tmp_path):
-    """`qa add` killed with half its new collection inserted: nothing half-published, the leftover dropped later."""
-    updates.apply(lite, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
-    manifest = store.read_manifest(lite.index_dir)
-    milvus.release(milvus_config(lite))  # let the writer process open the Lite folder
-    script = textwrap.dedent(f"""
-        import os, signal
-        from pathlib import Path
-        from corpus.documents import load_documents
-        from index import milvus
-        from qa import updates
-        from qa.settings import Settings
-        from tests.conftest import FakeEncoder
+class Written:
+    """Rows this process sends to Milvus, counted at the one place each kind is sent (pymilvus itself runs)."""
 
-        milvus.INSERT_BATCH = 10
-        insert, batches = milvus._insert, []
-        def dying(client, name, rows):
+    def __init__(self, monkeypatch) -> None:
+        self.inserted = self.marked = 0
+        insert, upsert = milvus._insert, milvus._upsert
+
+        def counting_insert(client, name, rows):
+            self.inserted += len(rows)
             insert(client, name, rows)
-            batches.append(len(rows))
-            if len(batches) == 3:  # 30 of the new version's passages are in: die mid-ingest
+
+        def counting_upsert(client, name, rows):
+            assert all(set(r) == {"key", "died"} for r in rows)  # a death mark: no vector sent again
+            self.marked += len(rows)
+            upsert(client, name, rows)
+
+        monkeypatch.setattr(milvus, "_insert", counting_insert)
+        monkeypatch.setattr(milvus, "_upsert", counting_upsert)
+
+    def take(self) -> tuple[int, int]:
+        out, self.inserted, self.marked = (self.inserted, self.marked), 0, 0
+        return out
+
+
+def _docs(tmp_path) -> dict[str, object]:
+    _care(tmp_path)
+    (tmp_path / "docs" / "fund.txt").write_text(FUND, encoding="utf-8")
+    return {"care": tmp_path / "docs" / "care.md", "fund": tmp_path / "docs" / "fund.txt"}
+
+
+def _visible(config, index: store.LoadedIndex) -> int:
+    """Rows the version's filter lets through, counted by Milvus."""
+    return milvus._count(milvus.connect(config), index.manifest.collections["passages"], index.search.rows.visible())
+
+
+def _whole(config, index: store.LoadedIndex) -> None:
+    """The version sees exactly its own passages: each of its documents whole, nothing of another version."""
+    assert _visible(config, index) == len(index.passages)
+    q = FakeEncoder().encode_queries(["长期护理保险每月补助"])[0]
+    for doc_id in index.documents:
+        mine = [i for i, p in enumerate(index.passages) if p.doc_id == doc_id]
+        assert sorted(index.search.dense_top(q, len(index.passages), doc_id)) == mine, doc_id
+    assert len(index.search.dense_top(q, len(index.passages))) == len(index.passages)
+
+
+def _answers(index: store.LoadedIndex) -> tuple:
+    q = FakeEncoder().encode_queries(["长期护理保险每月补助"])[0]
+    terms = tokenize("长期护理保险每月补助800元")
+    rows, scores = index.search.lexical_top("", terms, 10)
+    return (list(index.search.dense_top(q, 10)), list(rows), list(scores),
+            list(index.search.lexical_scores("", terms, np.arange(len(index.passages)))))
+
+
+def test_a_change_writes_only_its_documents_rows_and_readers_keep_their_version(lite, tmp_path, monkeypatch):
+    """Add, replace, remove one document: only its rows are sent; a reader of the version before sees it whole."""
+    docs, config = _docs(tmp_path), milvus_config(lite)
+    updates.apply(lite, add=load_documents([DEFAULT_CORPUS, docs["care"]]), encoder=FakeEncoder())
+    first = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
+    name = first.manifest.collections["passages"]
+    care = sum(p.doc_id == "care" for p in first.passages)
+    before, stored = _answers(first), milvus.row_count(config, name)
+    written = Written(monkeypatch)
+
+    updates.apply(lite, add=load_documents([docs["fund"]]), encoder=FakeEncoder())  # add
+    added = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
+    fund = sum(p.doc_id == "fund" for p in added.passages)
+    assert written.take() == (fund, 0) and milvus.row_count(config, name) == stored + fund
+    assert added.manifest.collections["passages"] == name  # the same collection, a new version of its rows
+
+    docs["care"].write_text(CARE.replace("800元", "900元"), encoding="utf-8")
+    updates.apply(lite, add=load_documents([docs["care"]]), encoder=FakeEncoder())  # replace
+    replaced = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
+    assert written.take() == (care, care)
+    assert "900元" in "".join(p.text for p in replaced.passages if p.doc_id == "care")
+
+    updates.apply(lite, remove=["care"], encoder=FakeEncoder())  # remove
+    removed = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
+    assert written.take() == (0, care) and set(removed.documents) == {"article", "fund"}
+
+    for index in (first, added, replaced, removed):  # every version loaded along the way: whole, and only itself
+        _whole(config, index)
+    assert _answers(first) == before  # the first reader's answers did not move while three versions were written
+    rows, _ = replaced.search.lexical_top("", tokenize("长期护理保险每月补助900元"), 3)
+    assert "900元" in replaced.passages[rows[0]].text
+    assert not any(p.doc_id == "care" for p in removed.passages)
+
+
+def test_retired_rows_are_deleted_so_storage_stays_bounded(lite, tmp_path):
+    """Replaced ten times, a document leaves only the generations the kept versions still read."""
+    docs, config = _docs(tmp_path), milvus_config(lite)
+    updates.apply(lite, add=load_documents([DEFAULT_CORPUS, docs["care"]]), encoder=FakeEncoder())
+    index = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
+    name, care = index.manifest.collections["passages"], sum(p.doc_id == "care" for p in index.passages)
+    for n in range(10):
+        docs["care"].write_text(CARE.replace("800元", f"{900 + n}元"), encoding="utf-8")
+        updates.apply(lite, add=load_documents([docs["care"]]), encoder=FakeEncoder())
+        # the newest version's rows, and the care rows each older kept version still reads
+        assert milvus.row_count(config, name) == len(index.passages) + care * min(n + 1, store.KEEP_VERSIONS - 1)
+    oldest = min(v for _, v in store.kept_rows(lite.index_dir))
+    assert milvus._count(milvus.connect(config), name, f"died <= {oldest}") == 0
+    assert [n for n in milvus.connect(config).list_collections() if n.startswith(config.prefix)] == [name]
+
+
+def test_a_build_after_a_restart_starts_a_collection_and_drops_the_old_one_when_retired(lite, tmp_path):
+    """The old lineage's collection comes back released after a restart; a build neither needs it loaded nor drops it early."""
+    docs, config = _docs(tmp_path), milvus_config(lite)
+    updates.build(load_documents([DEFAULT_CORPUS, docs["care"]]), lite, FakeEncoder(), False)
+    old = store.read_manifest(lite.index_dir).collections["passages"]
+    milvus.release(config)  # as a new `qa build` process finds it
+    updates.build(load_documents([DEFAULT_CORPUS, docs["care"]]), lite, FakeEncoder(), False)
+    new = store.read_manifest(lite.index_dir).collections["passages"]
+    client = milvus.connect(config)
+    assert new != old and {old, new} <= set(client.list_collections())  # the version before still reads the old one
+    for n in range(store.KEEP_VERSIONS):
+        docs["care"].write_text(CARE.replace("800元", f"{900 + n}元"), encoding="utf-8")
+        updates.apply(lite, add=load_documents([docs["care"]]), encoder=FakeEncoder())
+    assert [c for c in client.list_collections() if c.startswith(config.prefix)] == [new]
+
+
+_DYING = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from corpus.documents import load_documents
+    from index import milvus
+    from qa import updates
+    from qa.settings import Settings
+    from tests.conftest import FakeEncoder
+
+    where, index_dir, cache_dir, uri, doc = sys.argv[1:]
+    milvus.INSERT_BATCH = 10
+    calls = []
+    def dying(send):
+        def call(client, name, rows):
+            send(client, name, rows)
+            calls.append(len(rows))
+            if len(calls) == 3:  # 30 rows of the change are in: die mid-write
                 os.kill(os.getpid(), signal.SIGKILL)
-        milvus._insert = dying
-        settings = Settings(index_dir=Path({str(lite.index_dir)!r}), cache_dir=Path({str(lite.cache_dir)!r}),
-                            backend="milvus", milvus_uri={lite.milvus_uri!r})
-        updates.apply(settings, add=load_documents([Path({str(_care(tmp_path))!r})]), encoder=FakeEncoder())
-    """)
-    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+        return call
+    if where == "insert":
+        milvus._insert = dying(milvus._insert)
+    else:
+        milvus._upsert = dying(milvus._upsert)
+    settings = Settings(index_dir=Path(index_dir), cache_dir=Path(cache_dir), backend="milvus", milvus_uri=uri)
+    updates.apply(settings, add=load_documents([Path(doc)]), encoder=FakeEncoder())
+""")
+
+
+@pytest.mark.parametrize("where", ["insert", "mark"])
+def test_kill_9_mid_update_leaves_the_previous_version_and_the_next_writer_repairs(lite, tmp_path, where):
+    """`qa add` killed with 30 of a replaced document's new rows in, or 30 of its old rows marked dead.
+
+    Nothing is half-published: the previous version serves every acknowledged document
+    whole; the leftovers no version sees are removed by the next writer, which succeeds.
+    """
+    docs, config = _docs(tmp_path), milvus_config(lite)
+    updates.apply(lite, add=load_documents([DEFAULT_CORPUS, docs["care"]]), encoder=FakeEncoder())
+    manifest = store.read_manifest(lite.index_dir)
+    name = manifest.collections["passages"]
+    milvus.release(config)  # let the writer process open the Lite folder
+    source = Path(load_documents([DEFAULT_CORPUS])[0].path)
+    article = tmp_path / "docs" / source.name  # the article edited: 48 passages replaced, in batches of 10
+    article.write_text(source.read_text(encoding="utf-8").replace("社会保障", "社会保險"), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-c", _DYING, where, str(lite.index_dir), str(lite.cache_dir),
+                          lite.milvus_uri, str(article)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == -9, run.stderr
     assert store.read_manifest(lite.index_dir) == manifest  # the previous version is still the one published
-    config = milvus_config(lite)
     index = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
-    assert set(index.documents) == {"article"} and len(index.search.dense_top(np.ones(64, np.float32) / 8, 5)) == 5
-    names = milvus.connect(config).list_collections()
-    assert len(names) == 2  # the published version's, and the dead writer's half-filled one
-    updates.apply(lite, add=load_documents([tmp_path / "docs" / "care.md"]), encoder=FakeEncoder())
-    names = milvus.connect(config).list_collections()
-    kept = {b[:16] for b in store.kept_build_ids(lite.index_dir)}
-    assert len(names) == 2 and {n.split("_")[2] for n in names} <= kept  # the leftover is gone
-    assert {d.doc_id for d in store.read_manifest(lite.index_dir).documents} == {"article", "care"}
+    assert set(index.documents) == {"article", "care"}
+    _whole(config, index)
+    v = index.search.rows.version
+    client = milvus.connect(config)
+    left = (milvus._count(client, name, f"born > {v}"), milvus._count(client, name, f"died == {v + 1}"))
+    assert left == ((30, 0) if where == "insert" else (48, 30))  # what the dead writer left, unseen
+
+    updates.apply(lite, add=load_documents([docs["fund"]]), encoder=FakeEncoder())
+    after = store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=config)
+    assert set(after.documents) == {"article", "care", "fund"}
+    _whole(config, after)
+    fund = sum(p.doc_id == "fund" for p in after.passages)
+    assert milvus._count(client, name, f"born > {v}") == fund  # the dead writer's rows are gone
+    assert milvus._count(client, name, f"died < {milvus.ALIVE}") == 0  # and its death marks lifted
+    assert milvus.row_count(config, name) == len(after.passages)
+    assert "社会保險" not in "".join(p.text for p in after.passages)  # the unacknowledged edit never landed
+
+
+def test_an_index_written_before_versioned_rows_is_refused_with_the_fix(lite):
+    idx = _build(lite, [DEFAULT_CORPUS])
+    manifest = idx.manifest
+    files = {**manifest.files, "vocab.json": "0" * 64}
+    (lite.index_dir / "manifest.json").write_text(
+        __import__("json").dumps({**manifest.to_dict(), "files": files}), encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="before versioned rows; rebuild it with `qa build`"):
+        store.load(lite.index_dir, FakeEncoder.model_id, lite.split, config=milvus_config(lite))
+
+
+def test_with_milvus_bm25_a_change_writes_a_collection_of_its_own(lite, tmp_path):
+    """`lexical=jieba`: Lite's BM25 scores a row by its segment's statistics, so a change is written whole.
+
+    Rows added into a collection of their own scored 2.1 where a fresh build scored 37.5.
+    """
+    jieba, docs = lite.with_(milvus_lexical="jieba"), _docs(tmp_path)
+    config = milvus_config(jieba)
+    updates.apply(jieba, add=load_documents([DEFAULT_CORPUS, docs["care"]]), encoder=FakeEncoder())
+    old = store.load(jieba.index_dir, FakeEncoder.model_id, jieba.split, config=config)
+    updates.apply(jieba, add=load_documents([docs["fund"]]), encoder=FakeEncoder())
+    new = store.load(jieba.index_dir, FakeEncoder.model_id, jieba.split, config=config)
+    assert new.manifest.collections != old.manifest.collections
+    for index in (old, new):
+        _whole(config, index)
+    question = "住房公积金缴存比例"
+    rows, _ = new.search.lexical_top(question, tokenize(question), 3)
+    assert new.passages[rows[0]].doc_id == "fund"
