@@ -34,6 +34,8 @@ class SentenceStage:
         self.index = index
         self.lexical_weight = lexical_weight
         self._bigrams = lru_cache(maxsize=BIGRAM_CACHE)(self._bigrams_uncached)
+        self.passage_bigrams = lru_cache(maxsize=BIGRAM_CACHE)(self._passage_bigrams)
+        self.title_bigrams = lru_cache(maxsize=BIGRAM_CACHE)(self._title_bigrams)
 
     def score_all(self, rows: np.ndarray, vectors: list[np.ndarray], query: np.ndarray,
                   grams: frozenset[str]) -> list[SentenceScores]:
@@ -52,3 +54,12 @@ class SentenceStage:
         p = self.index.passages[row]
         s, e = p.sentences[k]
         return bigrams(with_header(self.index.header(p.doc_id), p.text[s:e]))
+
+    def _passage_bigrams(self, row: int) -> frozenset[str]:
+        """A passage's character bigrams, with its context header's (for the final order's features)."""
+        p = self.index.passages[row]
+        return bigrams(with_header(self.index.header(p.doc_id), p.text))
+
+    def _title_bigrams(self, doc_id: str, section: str) -> frozenset[str]:
+        """The bigrams of a document's title and one of its sections' headings."""
+        return bigrams(f"{self.index.documents[doc_id].title} {section}")

