@@ -67,6 +67,7 @@ class Scores(BaseModel):
     bm25_rank: int
     fused: float
     sentence: float
+    blend: float = Field(description="(dense + 2 × sentence) / 3: the fixed order, and the scale of `confidence`")
 
 
 class Paged(BaseModel):
@@ -135,6 +136,8 @@ class PassageDetail(Paged):
 class PassageOut(PassageDetail):
     score: float
     scores: Scores
+    parts: dict[str, float] = Field(description="the learned order's score split by feature (they sum to `score`); "
+                                                "empty when the blend ordered (one document's passages)")
     highlights: list[HighlightOut]
 
 

@@ -82,7 +82,10 @@ def render_result(result: Result, color: bool = False) -> str:
         s = hit.scores
         lines.append(c(_CYAN, f"[{n}] {hit.section or '（正文开头）'}{page_label(hit.pages)}  "
                               f"[{hit.doc_id} {hit.start}:{hit.end}] {hit.passage_id}"))
-        lines.append(c(_DIM, f"    score {hit.score:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}"))
+        lines.append(c(_DIM, f"    score {hit.score:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}  blend {s['blend']:.3f}"))
+        if hit.parts:  # the learned order: its score's largest parts
+            top = sorted(hit.parts.items(), key=lambda kv: -abs(kv[1]))[:4]
+            lines.append(c(_DIM, "    learned: " + "  ".join(f"{k} {v:+.3f}" for k, v in top)))
         text = _marked(hit) if color else hit.text
         lines.append("    " + text.replace("\n", "\n    "))
     t = result.timings_ms

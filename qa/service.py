@@ -181,12 +181,11 @@ class QAService:
             "bm25": round(float(cands.bm25[i]), 4), "bm25_rank": int(cands.bm25_rank[i]),
             "fused": round(float(cands.fused[i]), 5), "sentence": round(stage.best_score, 4),
             "blend": round(blend, 4),
-            **({f"ranker.{k}": v for k, v in parts.items()} if parts is not None else {}),
         }
         doc = self.index.documents[p.doc_id]
         return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, round(final, 4), scores,
                    answers.highlights(p, stage.best if sentence is None else sentence, terms),
-                   pages_of(doc.pages, p.start, p.end))
+                   pages_of(doc.pages, p.start, p.end), parts or {})
 
     def _answer(self, row: int, sentence: int, question: str, expected: Expectation | None) -> Answer:
         """Sentence ``sentence`` of passage ``row`` (with the next when it only leads in) and the short answer in it."""

@@ -30,6 +30,7 @@ class Hit:
     scores: dict[str, float]
     highlights: tuple[Highlight, ...] = ()
     pages: tuple[int, ...] = ()  # 1-based pages the passage lies on (paged formats such as PDF)
+    parts: dict[str, float] = field(default_factory=dict)  # the learned order's score by feature; empty: the blend
 
 
 @dataclass(frozen=True)

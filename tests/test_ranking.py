@@ -76,8 +76,7 @@ def test_over_several_documents_every_hit_shows_the_parts_of_its_learned_score(s
     result = several.ask("住房公积金缴存比例是多少？", top_k=3)
     assert len({h.doc_id for h in result.hits}) > 1
     for hit in result.hits:
-        parts = {k: v for k, v in hit.scores.items() if k.startswith("ranker.")}
-        assert parts and sum(parts.values()) == pytest.approx(hit.score, abs=2e-3)
+        assert hit.parts and sum(hit.parts.values()) == pytest.approx(hit.score, abs=2e-3)
         assert {"dense", "bm25", "sentence", "blend"} <= set(hit.scores)
     assert result.confidence == result.hits[0].scores["blend"]  # the threshold's scale, whatever the order
     assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
@@ -86,14 +85,14 @@ def test_over_several_documents_every_hit_shows_the_parts_of_its_learned_score(s
 def test_inside_one_document_the_blend_orders(several):
     result = several.ask("长期护理保险每月补助多少？", top_k=5, doc_id="article")
     assert result.hits and [h.score for h in result.hits] == [h.scores["blend"] for h in result.hits]
-    assert not any(k.startswith("ranker.") for h in result.hits for k in h.scores)
+    assert not any(h.parts for h in result.hits)
 
 
 def test_the_blend_order_can_be_chosen(several):
     blend = several.with_ranker("blend")
     result = blend.ask("住房公积金缴存比例是多少？", top_k=3)
     assert [h.score for h in result.hits] == [h.scores["blend"] for h in result.hits]
-    assert not any(k.startswith("ranker.") for k in result.hits[0].scores)
+    assert not result.hits[0].parts
 
 
 def test_term_spans_merge_and_skip_single_characters():
@@ -154,3 +153,14 @@ def test_an_answer_takes_the_next_sentence_after_a_short_one_or_a_lead_in():
     assert answer_extent(p, 0) == (0, 34)  # "待遇如下。" leads in: the items follow
     assert answer_extent(p, 1) == (5, 34)  # a full sentence stands alone
     assert answer_extent(p, 2) == (34, len(text))  # the last sentence has nothing to take
+
+
+def test_the_api_answer_carries_the_parts_and_the_blend(several):
+    from api.schemas import AskResponse
+    from qa.render import render_result, result_json
+
+    result = several.ask("住房公积金缴存比例是多少？", top_k=2)
+    body = AskResponse.model_validate(result_json(result, several)).model_dump()
+    top = body["passages"][0]
+    assert top["parts"] == result.hits[0].parts and top["scores"]["blend"] == result.hits[0].scores["blend"]
+    assert "learned: " in render_result(result)

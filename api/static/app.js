@@ -12,6 +12,16 @@ const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;"
 const codePoints = (s) => Array.from(s);
 
 // [start, end) clamped to 0..n, so a bad offset marks less rather than breaking the page.
+// The learned order's score is a sum of named parts: the three largest, all on hover.
+function learnedParts(parts) {
+  const entries = Object.entries(parts || {});
+  if (!entries.length) return "";
+  const sign = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
+  const top = [...entries].sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 3);
+  const all = entries.map(([k, v]) => `${k} ${sign(v)}`).join("\n");
+  return ` <span class="parts" title="${esc(all)}">(learned: ${top.map(([k, v]) => `${esc(k)} ${sign(v)}`).join(", ")})</span>`;
+}
+
 function span(start, end, n) {
   const a = Number.isInteger(start) ? Math.min(Math.max(start, 0), n) : 0;
   const b = Number.isInteger(end) ? Math.min(Math.max(end, a), n) : a;
@@ -131,7 +141,7 @@ function renderResult(r) {
       <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}${page ? ` <span class="page">${page}</span>` : ""}</div>
       <div class="passage-text">${marked(p.text, p.highlights)}</div>
       <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}</div>
-      <div class="scores">score ${p.score.toFixed(3)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)}</div>
+      <div class="scores">score ${p.score.toFixed(3)}${learnedParts(p.parts)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)} · blend ${s.blend.toFixed(3)}</div>
     </div>`;
   });
   html += `<p class="meta">用时 ${r.timings_ms.total.toFixed(0)} ms</p>`;
