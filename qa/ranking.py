@@ -56,6 +56,21 @@ def blend_scores(dense: np.ndarray, best_sentence: np.ndarray) -> np.ndarray:
             / (PASSAGE_WEIGHT + SENTENCE_WEIGHT)).astype(np.float32)
 
 
+def best_two(scores: list[np.ndarray], best: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's best and second-best sentence score (the best again for one sentence),
+    given its sentences' ``scores`` (one or more each) and where the best is."""
+    sizes = np.array([len(s) for s in scores])
+    flat = np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32)
+    if not len(flat):
+        return flat, flat
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    top = flat[starts + best]
+    rest = flat.copy()
+    rest[starts + best] = -np.inf
+    second = np.where(sizes > 1, np.maximum.reduceat(rest, starts), top)
+    return top, second.astype(np.float32)
+
+
 def _z(x: np.ndarray) -> np.ndarray:
     sd = float(x.std())
     return (x - x.mean()) / sd if sd > 1e-6 else np.zeros_like(x)

@@ -41,6 +41,8 @@ class QAService:
         self._doc_rows: dict[str, list[int]] = {d: [] for d in index.documents}
         for i, p in enumerate(index.passages):
             self._doc_rows[p.doc_id].append(i)
+        self._first = np.zeros(len(index.passages), bool)  # each document's first passage
+        self._first[[rows[0] for rows in self._doc_rows.values() if rows]] = True
         # shared with a reloaded successor
         self.queries = queries or QueryBatcher(encoder, deadline_s=settings.queue_deadline_s)
         self._sentences = SentenceStage(index, settings.lexical_weight)
@@ -121,17 +123,21 @@ class QAService:
 
     def _features(self, grams: frozenset[str], terms: list[str], cands: Candidates,
                   stage: list[SentenceScores]) -> np.ndarray:
+        # Kept to vectors and cached sets: the ranker's whole share is ~0.3 ms a question at 45
+        # candidates (README, "How ranking works").
         passages = [self.index.passages[int(r)] for r in cands.rows]
         words = [t for t in dict.fromkeys(terms) if len(t) >= answers.MIN_TERM_CHARS]
-        second = [float(np.partition(st.scores, -2)[-2]) if len(st.scores) > 1 else st.best_score for st in stage]
+        titles: dict[tuple[str, str], float] = {}
+        for p in passages:
+            if (p.doc_id, p.section) not in titles:
+                titles[p.doc_id, p.section] = fusion.share(grams, self._sentences.title_bigrams(p.doc_id, p.section))
         return ranking.features(
-            cands.dense, np.array([st.best_score for st in stage], np.float32),
-            np.array(second, np.float32), cands.bm25, cands.dense_rank.astype(np.float32),
-            cands.bm25_rank.astype(np.float32),
+            cands.dense, *ranking.best_two([st.scores for st in stage], np.array([st.best for st in stage])), cands.bm25,
+            cands.dense_rank.astype(np.float32), cands.bm25_rank.astype(np.float32),
             np.array([fusion.share(grams, self._sentences.passage_bigrams(int(r))) for r in cands.rows]),
-            np.array([sum(w in p.text for w in words) / len(words) if words else 0.0 for p in passages]),
-            np.array([fusion.share(grams, self._sentences.title_bigrams(p.doc_id, p.section)) for p in passages]),
-            np.array([float(self._doc_rows[p.doc_id][0] == int(r)) for p, r in zip(passages, cands.rows)]),
+            np.array([sum(map(p.text.__contains__, words)) / len(words) if words else 0.0 for p in passages]),
+            np.array([titles[p.doc_id, p.section] for p in passages]),
+            self._first[cands.rows].astype(np.float32),
         )
 
     def _decide(self, question: str, doc_id: str | None, hits: tuple[Hit, ...], confidence: float,

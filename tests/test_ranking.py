@@ -164,3 +164,9 @@ def test_the_api_answer_carries_the_parts_and_the_blend(several):
     top = body["passages"][0]
     assert top["parts"] == result.hits[0].parts and top["scores"]["blend"] == result.hits[0].scores["blend"]
     assert "learned: " in render_result(result)
+
+
+def test_best_two_sentences_by_hand():
+    best, second = ranking.best_two([np.array([0.2, 0.9, 0.5]), np.array([0.7]), np.array([0.4, 0.4])],
+                                    np.array([1, 0, 0]))
+    assert best.tolist() == pytest.approx([0.9, 0.7, 0.4]) and second.tolist() == pytest.approx([0.5, 0.7, 0.4])
