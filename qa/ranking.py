@@ -71,9 +71,10 @@ def best_two(scores: list[np.ndarray], best: list[int]) -> tuple[np.ndarray, np.
     return top, second.astype(np.float32)
 
 
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std())
-    return (x - x.mean()) / sd if sd > 1e-6 else np.zeros_like(x)
+def _z(x: np.ndarray) -> np.ndarray | float:
+    mean = float(x.mean())
+    sd = float(np.sqrt(np.dot(x - mean, x - mean) / len(x)))
+    return (x - mean) / sd if sd > 1e-6 else 0.0
 
 
 def features(dense: np.ndarray, sentence: np.ndarray, sentence_2: np.ndarray, bm25: np.ndarray,
@@ -83,10 +84,13 @@ def features(dense: np.ndarray, sentence: np.ndarray, sentence_2: np.ndarray, bm
     if not len(dense):
         return np.zeros((0, len(FEATURES)), np.float32)
     top_bm25 = float(bm25.max())
-    bm25_share = bm25 / top_bm25 if top_bm25 > 0 else np.zeros_like(bm25)
-    cols = [blend_scores(dense, sentence), dense, sentence, sentence_2, bm25_share, _z(dense), _z(sentence),
+    cols = [blend_scores(dense, sentence), dense, sentence, sentence_2,
+            bm25 / top_bm25 if top_bm25 > 0 else 0.0, _z(dense), _z(sentence),
             1.0 / dense_rank, 1.0 / bm25_rank, bigrams, terms, title, first]
-    return np.column_stack([np.asarray(c, np.float64) for c in cols]).astype(np.float32)
+    x = np.empty((len(dense), len(FEATURES)), np.float32)
+    for j, col in enumerate(cols):
+        x[:, j] = col
+    return x
 
 
 @dataclass(frozen=True)

@@ -127,17 +127,19 @@ class QAService:
         # candidates (README, "How ranking works").
         passages = [self.index.passages[int(r)] for r in cands.rows]
         words = [t for t in dict.fromkeys(terms) if len(t) >= answers.MIN_TERM_CHARS]
+        n_grams, n_words = len(grams) or 1, len(words) or 1
+        in_passage, title_of = self._sentences.passage_bigrams, self._sentences.title_bigrams
         titles: dict[tuple[str, str], float] = {}
         for p in passages:
             if (p.doc_id, p.section) not in titles:
-                titles[p.doc_id, p.section] = fusion.share(grams, self._sentences.title_bigrams(p.doc_id, p.section))
+                titles[p.doc_id, p.section] = len(grams & title_of(p.doc_id, p.section)) / n_grams
         return ranking.features(
             cands.dense, *ranking.best_two([st.scores for st in stage], np.array([st.best for st in stage])), cands.bm25,
-            cands.dense_rank.astype(np.float32), cands.bm25_rank.astype(np.float32),
-            np.array([fusion.share(grams, self._sentences.passage_bigrams(int(r))) for r in cands.rows]),
-            np.array([sum(map(p.text.__contains__, words)) / len(words) if words else 0.0 for p in passages]),
+            cands.dense_rank, cands.bm25_rank,
+            np.array([len(grams & in_passage(int(r))) / n_grams for r in cands.rows]),
+            np.array([sum(map(p.text.__contains__, words)) / n_words for p in passages]),
             np.array([titles[p.doc_id, p.section] for p in passages]),
-            self._first[cands.rows].astype(np.float32),
+            self._first[cands.rows],
         )
 
     def _decide(self, question: str, doc_id: str | None, hits: tuple[Hit, ...], confidence: float,

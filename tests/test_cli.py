@@ -142,7 +142,7 @@ def test_the_terminal_shows_evidence_in_bold_and_terms_in_yellow():
 
     text = "前文。参保人数达到10.76亿人。后文。"
     hit = Hit("d-p000", "d", "标题", "一、总则", text, 100, 100 + len(text), 0.9, {
-        "dense": 0.9, "dense_rank": 1, "bm25": 3.0, "bm25_rank": 1, "fused": 0.03, "sentence": 0.95},
+        "dense": 0.9, "dense_rank": 1, "bm25": 3.0, "bm25_rank": 1, "fused": 0.03, "sentence": 0.95, "blend": 0.93},
         (Highlight(103, 117, "sentence", 3, 17), Highlight(103, 107, "term", 3, 7)))
     answer = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117)
     result = Result("参保人数是多少？", True, "answer found", answer, (hit,), 0.9, {"total": 12.0})

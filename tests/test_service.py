@@ -92,8 +92,9 @@ def test_scores_are_exposed_and_ordered(service):
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
     for h in result.hits:
-        assert set(h.scores) == {"dense", "dense_rank", "bm25", "bm25_rank", "fused", "sentence"}
+        assert set(h.scores) == {"dense", "dense_rank", "bm25", "bm25_rank", "fused", "sentence", "blend"}
         assert -1 <= h.scores["dense"] <= 1 and h.scores["bm25"] >= 0
+        assert h.score == h.scores["blend"] and h.parts == {}  # one document: the blend orders
     assert set(result.timings_ms) == {"embed", "dense", "bm25", "rerank", "answer", "total"}
 
 
