@@ -77,6 +77,11 @@ def squad_items(service: QAService, questions: list[dict]) -> list[EvalItem]:
     ]
 
 
+def stripped(items: list[EvalItem]) -> list[EvalItem]:
+    """The same questions with question words and punctuation removed (``--style stripped``)."""
+    return [replace(i, question=strip_question(i.question)) for i in items]
+
+
 def relevant_passages(service: QAService, docs: Docs, item: EvalItem) -> set[str]:
     sq = docs[item.doc_id]
     return {
@@ -276,7 +281,7 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
         items = labelled_items(service, questions[:limit] if limit else questions)
         name = path.name
     if style == "stripped":
-        items = [replace(i, question=strip_question(i.question)) for i in items]
+        items = stripped(items)
     report = evaluate(service, items, name, progress=progress)
     return {"style": style, **report}
 

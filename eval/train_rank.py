@@ -27,14 +27,15 @@ import argparse
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from eval.adam import adam
 from eval.dataset import DEFAULT_DATASET, load_jsonl
-from eval.runner import Docs, EvalItem, labelled_items, relevant_passages, squad_items, squad_service
-from eval.styles import KEYWORD_DATASET, strip_question
+from eval.runner import Docs, EvalItem, labelled_items, relevant_passages, squad_items, squad_service, stripped
+from eval.styles import KEYWORD_DATASET
 from qa.ranking import BLEND, FEATURES, WEIGHTS, Ranker
 from qa.service import QAService
 from qa.settings import ROOT, from_env
@@ -105,15 +106,14 @@ def fit(sets: list[list[Group]], l2: float = L2, steps: int = STEPS, lr: float =
     qw = np.repeat(weight_of, sizes)
     penalty = np.full(x.shape[1], l2)
     penalty[BLEND] = 0.0  # free: shrinking the rest leads back to the blend
-    w, m, v = np.zeros(x.shape[1]), np.zeros(x.shape[1]), np.zeros(x.shape[1])
-    for step in range(1, steps + 1):
+
+    def gradient(w: np.ndarray) -> np.ndarray:
         s = x @ w
         p = np.exp(s - np.repeat(np.maximum.reduceat(s, starts), sizes))
         p /= np.repeat(np.add.reduceat(p, starts), sizes)
-        grad = x.T @ ((p - target) * qw) + penalty * w
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad**2
-        w -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+        return x.T @ ((p - target) * qw) + penalty * w
+
+    w = adam(gradient, x.shape[1], steps, lr)
     # Rounded as the file stores them and in float32 as the service scores, so every figure
     # here is the shipped file's own.
     as_shipped = lambda a: np.asarray(np.round(a, 6), np.float32)  # noqa: E731
@@ -130,7 +130,7 @@ def served(ranker: Ranker):
 
 
 def _styles(items: list[EvalItem]) -> dict[str, list[EvalItem]]:
-    return {"asked": items, "stripped": [replace(i, question=strip_question(i.question)) for i in items]}
+    return {"asked": items, "stripped": stripped(items)}
 
 
 def _cache_key(data: Path) -> str:

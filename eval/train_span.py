@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.adam import adam
 from eval.metrics import cmrc_f1
 from eval.span_eval import SpanItem, load_items, score, select
 from qa.span import SCORED_TYPES, WEIGHTS, candidate_features, question_type, rule_weights, short_answer
@@ -76,19 +77,17 @@ def fit(data: Problems, l2: float = 1e-2, steps: int = 400, lr: float = 0.05) ->
     per_q = np.bincount(data.question, target, n_q)
     target /= np.maximum(per_q, 1e-12)[data.question]
     answerable = per_q > 0  # a question no candidate overlaps teaches nothing
-    w, m, v = np.zeros(n_feat), np.zeros(n_feat), np.zeros(n_feat)
-    for step in range(1, steps + 1):
+
+    def gradient(w: np.ndarray) -> np.ndarray:
         scores = np.bincount(data.rows, data.vals * w[data.cols], n_cand)
         top = np.full(n_q, -np.inf)
         np.maximum.at(top, data.question, scores)
         p = np.exp(scores - top[data.question])
         p /= np.bincount(data.question, p, n_q)[data.question]
         resid = (p - target) * answerable[data.question]
-        grad = np.bincount(data.cols, resid[data.rows] * data.vals, n_feat) / answerable.sum() + l2 * w
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad**2
-        w -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return w
+        return np.bincount(data.cols, resid[data.rows] * data.vals, n_feat) / answerable.sum() + l2 * w
+
+    return adam(gradient, n_feat, steps, lr)
 
 
 def figures(items: list[SpanItem], weights: dict[str, float]) -> dict:

@@ -32,8 +32,8 @@ class Written:
     retired: int  # rows marked dead
 
 
-def _lexical(tokens: list[list[str]], vocab: dict[str, int]) -> tuple[dict[str, int], tuple[int, ...], list[int], float]:
-    """(vocab grown by any new token, document frequency per id, BM25 lengths, their mean) over ``tokens``."""
+def _lexical(tokens: list[list[str]], vocab: dict[str, int]) -> tuple[dict[str, int], tuple[int, ...], float]:
+    """(vocab grown by any new token, document frequency per id, mean BM25 length) over ``tokens``."""
     vocab = dict(vocab)
     df: list[int] = [0] * len(vocab)
     for passage in tokens:
@@ -42,8 +42,7 @@ def _lexical(tokens: list[list[str]], vocab: dict[str, int]) -> tuple[dict[str, 
                 vocab[t] = len(vocab)
                 df.append(0)
             df[vocab[t]] += 1
-    lengths = [bm25.length(t) for t in tokens]
-    return vocab, tuple(df), lengths, float(np.mean(lengths))
+    return vocab, tuple(df), float(np.mean([bm25.length(t) for t in tokens]))
 
 
 def _new_rows(config: milvus.MilvusConfig, passages: list[Passage], vectors: np.ndarray, sentence_vectors: np.ndarray,
@@ -61,7 +60,7 @@ def write_lineage(config: milvus.MilvusConfig, target: Path, build_id: str, pass
                   dense_kind: str) -> tuple[dict[str, str], Written]:
     """A new collection holding every passage, born in the version after the one published now."""
     version = _published_version(target) + 1
-    vocab, df, _, avgdl = _lexical(tokens, {})
+    vocab, df, avgdl = _lexical(tokens, {})
     names = milvus.collection_names(config, target, build_id)
     name = names["passages"]
     milvus.create(config, name, vectors.shape[1], dense_kind)
@@ -84,7 +83,7 @@ def write_change(config: milvus.MilvusConfig, current: store.LoadedIndex, kept_r
     state, name = search.rows, current.manifest.collections["passages"]
     born = state.version + 1
     milvus.repair(config, name, state.version)  # a writer killed after this version may have left rows
-    vocab, df, _, avgdl = _lexical(all_tokens, state.vocab)
+    vocab, df, avgdl = _lexical(all_tokens, state.vocab)
     new = _new_rows(config, passages, vectors, sentence_vectors, tokens, texts, vocab, state.stored_avgdl)
     inserted = milvus.insert(config, name, new, state.next_key, born) if passages else 0
     retired = milvus.mark_dead(config, name, search.keys[gone_rows], born)

@@ -3,8 +3,7 @@
 Two orders exist. ``blend`` is the fixed formula the project started with: passage
 cosine and best-sentence score, 1:2. ``learned`` starts from the blend and corrects it
 with a linear model over the features below (``FEATURES``), fitted by
-``eval/train_rank.py`` on the public sets and the labelled set's training split and
-shipped as ``qa/data/rank_weights.json``. The learned order is used when the candidates
+``eval/train_rank.py`` on the public sets and shipped as ``qa/data/rank_weights.json``. The learned order is used when the candidates
 come from several documents; among one document's passages (a one-document collection,
 or a question filtered to one document) the blend stays, because there, in validation on
 the labelled training split, the corrections cost a question in 87 (README, "How ranking
@@ -56,7 +55,7 @@ def blend_scores(dense: np.ndarray, best_sentence: np.ndarray) -> np.ndarray:
             / (PASSAGE_WEIGHT + SENTENCE_WEIGHT)).astype(np.float32)
 
 
-def best_two(scores: list[np.ndarray], best: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def best_two(scores: list[np.ndarray], best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each candidate's best and second-best sentence score (the best again for one sentence),
     given its sentences' ``scores`` (one or more each) and where the best is."""
     sizes = np.array([len(s) for s in scores])

@@ -21,7 +21,7 @@ from index.store import DocumentRecord, LoadedIndex
 from qa import answer as answers
 from qa.answer_types import Expectation, expectation, question_names, question_type
 from qa.document_questions import asked_fact, fact_extent, find_fact
-from qa import fusion, ranking
+from qa import ranking
 from qa.batching import QueryBatcher
 from qa.clock import elapsed_ms
 from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
@@ -70,19 +70,14 @@ class QAService:
         question = self._check(question, top_k, doc_id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        query = self.queries.encode(question)
-        timings["embed"] = elapsed_ms(started)
-        terms = tokenize(question)
-        cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, timings)
+        terms, grams, cands, stage = self._scored(question, doc_id, timings)
         t = time.perf_counter()
-        grams = bigrams(question)
-        stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
         blend = ranking.blend_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
         learned = self.ranker is not None and self._several_documents(cands.rows)
         x = self._features(grams, terms, cands, stage) if learned else None
         final = self.ranker.scores(x) if learned else blend
         order = ranking.top(cands.rows, final, top_k)
-        timings["rerank"] += elapsed_ms(t)  # candidates() put the reading of their vectors there
+        timings["rerank"] += elapsed_ms(t)  # _scored put the vectors' reading and the sentence stage there
         t = time.perf_counter()
         expected = expectation(question)
         near = order[: answers.TYPE_PASSAGES]
@@ -110,21 +105,31 @@ class QAService:
         """The candidates' passage rows (ties go to the lower) and ids, their ranking features, and
         whether the learned order would rank them (they come from several documents); for
         training the ranker."""
-        question = self._check(question, 1, doc_id)
-        query = self.queries.encode(question)
-        terms, grams = tokenize(question), bigrams(question)
-        cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, {})
-        stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
+        terms, grams, cands, stage = self._scored(self._check(question, 1, doc_id), doc_id, {})
         return (cands.rows, [self.index.passages[int(r)].id for r in cands.rows],
                 self._features(grams, terms, cands, stage), self._several_documents(cands.rows))
+
+    def _scored(self, question: str, doc_id: str | None, timings: dict[str, float]
+                ) -> tuple[list[str], frozenset[str], Candidates, list[SentenceScores]]:
+        """The question's words and bigrams, its candidates and their sentences' scores (timed into ``timings``)."""
+        started = time.perf_counter()
+        query = self.queries.encode(question)
+        timings["embed"] = elapsed_ms(started)
+        terms = tokenize(question)
+        cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, timings)
+        t = time.perf_counter()
+        grams = bigrams(question)
+        stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
+        timings["rerank"] += elapsed_ms(t)  # candidates() put the reading of their vectors there
+        return terms, grams, cands, stage
 
     def _several_documents(self, rows: np.ndarray) -> bool:
         return len({self.index.passages[int(r)].doc_id for r in rows}) > 1
 
     def _features(self, grams: frozenset[str], terms: list[str], cands: Candidates,
                   stage: list[SentenceScores]) -> np.ndarray:
-        # Kept to vectors and cached sets: the ranker's whole share is ~0.3 ms a question at 45
-        # candidates (README, "How ranking works").
+        # Kept to vectors and cached sets: features and score cost ~0.55 ms a question at ~50
+        # CMRC candidates timed alone, ~1 ms inside the query loop (README, "The learned order").
         passages = [self.index.passages[int(r)] for r in cands.rows]
         words = [t for t in dict.fromkeys(terms) if len(t) >= answers.MIN_TERM_CHARS]
         n_grams, n_words = len(grams) or 1, len(words) or 1
