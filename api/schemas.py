@@ -166,6 +166,8 @@ class DocumentSummary(BaseModel):
     pages: int = Field(description="pages of a paged document (PDF); 0 otherwise")
     page_starts: list[int] = Field(description="offset in text where each page starts (paged documents)")
     added_at: str = Field(description="when this version of the document was indexed (ISO 8601)")
+    genre: str = Field(description="how its structure was read: report (一、（一） headings), law (第X章 headings, "
+                                   "第X条 units) or faq (问/答 units)", examples=["law"])
 
 
 class FactOut(BaseModel):

@@ -1,6 +1,7 @@
 """Sentence-aware passages with offsets into the original document text."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from corpus.documents import CorpusError, Document
@@ -15,10 +16,15 @@ class SplitSettings:
 
     max_chars: int = 250
     overlap_sentences: int = 1
+    # A passage shorter than this is a fragment ("（一）立案；") unless its whole section is
+    # that short: it is widened backwards over sentences the previous passage already holds.
+    min_chars: int = 40
 
     def __post_init__(self) -> None:
         if self.max_chars < 20:
             raise ValueError("max_chars must be at least 20")
+        if not 0 <= self.min_chars <= self.max_chars // 2:
+            raise ValueError("min_chars must be from 0 to half of max_chars")
         if self.overlap_sentences < 0:
             raise ValueError("overlap_sentences must be 0 or more")
 
@@ -28,7 +34,9 @@ class Passage:
     """A retrievable unit: ``text`` is the cleaned form of ``original[start:end]``.
 
     ``sentences`` are spans within ``text``; ``offsets`` maps any position of
-    ``text`` to the original (see corpus.offsets), as cleaning recorded it.
+    ``text`` to the original (see corpus.offsets), as cleaning recorded it.  ``context`` is
+    the lead-in that a passage continuing a list goes on from ("…应当遵守下列程序："), in
+    another passage: it is embedded and indexed with the passage, never part of its text.
     """
 
     id: str
@@ -39,6 +47,12 @@ class Passage:
     end: int
     sentences: tuple[Span, ...]
     offsets: Runs
+    context: str = ""
+
+    @property
+    def indexed_text(self) -> str:
+        """What retrieval sees of the passage: its lead-in, if any, then its text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Original offsets of the passage-text span ``[start, end)``."""
@@ -61,11 +75,23 @@ def parse_document(doc: Document) -> ParsedDocument:
     return ParsedDocument(doc, parse(doc.text, fallback_title=doc.doc_id))
 
 
-def pack(sentences: list[Span], max_chars: int, overlap: int) -> list[tuple[int, int]]:
+# A list's lead-in ends with a colon ("应当遵守下列程序：") and its items open with a number:
+# （一）, (1), 1. or 1、, ①.
+_ITEM_RE = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[.、．](?!\d)|[①-⑳])")
+
+
+def leads_in(sentence: str) -> bool:
+    return sentence.rstrip().endswith(("：", ":"))
+
+
+def pack(sentences: list[Span], max_chars: int, overlap: int, leads: frozenset[int] = frozenset(),
+         min_chars: int = 0) -> list[tuple[int, int]]:
     """Group consecutive sentences into windows [i, j) of at most ``max_chars``.
 
     The next window repeats the last ``overlap`` sentences of the previous one when
-    they are short enough to leave room for new text.
+    they are short enough to leave room for new text.  A window never ends on a lead-in
+    (a sentence in ``leads``) that its items follow, and one shorter than ``min_chars``
+    reaches back over sentences its predecessor holds, as far as ``max_chars`` allows.
     """
     windows: list[tuple[int, int]] = []
     i, n = 0, len(sentences)
@@ -73,7 +99,13 @@ def pack(sentences: list[Span], max_chars: int, overlap: int) -> list[tuple[int,
         j = i + 1
         while j < n and sentences[j][1] - sentences[i][0] <= max_chars:
             j += 1
-        windows.append((i, j))
+        while j < n and j - 1 > i and j - 1 in leads:
+            j -= 1  # the lead-in opens the next window, with its first item
+        a = i
+        while a > 0 and sentences[j - 1][1] - sentences[a][0] < min_chars \
+                and sentences[j - 1][1] - sentences[a - 1][0] <= max_chars:
+            a -= 1
+        windows.append((a, j))
         if j >= n:
             break
         back = max(i + 1, j - overlap)
@@ -83,13 +115,27 @@ def pack(sentences: list[Span], max_chars: int, overlap: int) -> list[tuple[int,
     return windows
 
 
+def _context(text: str, spans: list[Span], first: int) -> str:
+    """The lead-in a window starting at sentence ``first`` continues, when it opens on an item."""
+    if first == 0 or not _ITEM_RE.match(text[spans[first][0] : spans[first][1]]):
+        return ""
+    for k in range(first - 1, -1, -1):
+        sentence = text[spans[k][0] : spans[k][1]]
+        if leads_in(sentence):
+            return sentence
+        if not _ITEM_RE.match(sentence):
+            return ""
+    return ""
+
+
 def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage]:
     """Cut a parsed document into passages that never cross a section path."""
     p, doc = pdoc.parsed, pdoc.doc
     passages: list[Passage] = []
     for segment in p.segments:
         spans = limit_length(p.clean, split_sentences(p.clean, segment.start, segment.end), settings.max_chars)
-        for i, j in pack(spans, settings.max_chars, settings.overlap_sentences):
+        leads = frozenset(k for k, (s, e) in enumerate(spans) if leads_in(p.clean[s:e]))
+        for i, j in pack(spans, settings.max_chars, settings.overlap_sentences, leads, settings.min_chars):
             a, b = spans[i][0], spans[j - 1][1]
             passages.append(
                 Passage(
@@ -101,6 +147,7 @@ def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage
                     end=p.offsets[b - 1] + 1,
                     sentences=tuple((s - a, e - a) for s, e in spans[i:j]),
                     offsets=runs_of(p.offsets[a:b]),
+                    context=_context(p.clean, spans, i),
                 )
             )
     return passages
@@ -115,3 +162,21 @@ def plan(documents: list[Document], split: SplitSettings) -> tuple[list[ParsedDo
         if pd.doc.doc_id not in with_text:
             raise CorpusError(f"{pd.doc.path}: no body text to index (only headings?)")
     return parsed, passages
+
+
+def length_profile(passages: list[Passage], min_chars: int) -> dict[str, float]:
+    """How long the passages are, in characters: quantiles, and how many are shorter than
+    ``min_chars`` as a whole section (``short``) or as a piece of a longer one (``fragments``)."""
+    if not passages:
+        return {}
+    lengths = sorted(len(p.text) for p in passages)
+    at = lambda q: lengths[min(len(lengths) - 1, int(q * len(lengths)))]  # noqa: E731
+    per_section: dict[tuple[str, str], int] = {}
+    for p in passages:
+        per_section[p.doc_id, p.section] = per_section.get((p.doc_id, p.section), 0) + 1
+    under = [p for p in passages if len(p.text) < min_chars]
+    fragments = sum(per_section[p.doc_id, p.section] > 1 for p in under)
+    median = (lengths[(len(lengths) - 1) // 2] + lengths[len(lengths) // 2]) / 2
+    return {"min": lengths[0], "p10": at(0.1), "p25": at(0.25), "median": float(median), "p75": at(0.75),
+            "p90": at(0.9), "max": lengths[-1], "mean": round(sum(lengths) / len(lengths), 1),
+            "short": len(under) - fragments, "fragments": fragments}

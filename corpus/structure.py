@@ -1,22 +1,44 @@
-"""Document structure: title, author, sections and subsections, and the cleaned body.
+"""Document structure: title, author, sections and units, and the cleaned body.
 
-The article's headings are inconsistent ("### 一、", "## 二、", "### **三、…**") and
-its subsections are written inline as （一）… at a paragraph start, so headings are
-recognised by their numbering, not their Markdown level.  Cleaning repairs layout
-only (page breaks inside sentences, stray spaces, emphasis markers) and keeps, for
-every cleaned character, its offset in the original text.
+Chinese documents number their structure by genre, and the same marks mean different
+things in each: in a report "（一）" opens a subsection, in a law it numbers an item inside
+an article.  So each document's genre is decided from its own evidence (``genre``), and
+the genre says which marks are heading levels and which block starts a unit:
+
+- ``law``: 第X编/章/节 are heading levels and 第X条 is the unit; an article's paragraphs
+  (款) and items (（一）项) stay in it, so "应当遵守下列程序：" keeps its items.
+- ``faq``: a block opening with 问/Q starts a unit that its 答/A blocks join.
+- ``report`` (official documents, articles, anything else): headings numbered 一、 (or
+  Markdown, Word and HTML headings, or a bold line) and subsections opened inline by （一）.
+
+The article's own headings are inconsistent ("### 一、", "## 二、", "### **三、…**"), so in a
+report every heading is one level, recognised by its numbering, not its Markdown level.
+Cleaning repairs layout only (page breaks inside sentences, stray spaces, emphasis markers)
+and keeps, for every cleaned character, its offset in the original text.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from corpus.text import EMPHASIS_RE, SECTION_RE, SUBSECTION_RE, emphasis_positions, ends_sentence, is_cjk
+from corpus.text import EMPHASIS_RE, SECTION_RE, SUBSECTION_RE, breaks_off, emphasis_positions, ends_sentence, is_cjk
 
 _BLOCK_RE = re.compile(r"[^\n]*\S[^\n]*(?:\n[^\n]*\S[^\n]*)*")  # lines with no blank line between
+_COMMENT_RE = re.compile(r"\s*<!--.*?-->\s*", re.DOTALL)  # a Markdown comment is never shown
 _HEADING_MAX = 60
 _AUTHOR_MAX = 20
 _SUBSECTION_TITLE_MAX = 40
+
+_NUMBER = "零〇一二两三四五六七八九十百千0-9０-９"
+_ARTICLE_RE = re.compile(rf"^(第[{_NUMBER}]+条(?:之[{_NUMBER}]+)?)(?![，、,])")
+_DIVISION_RE = re.compile(rf"^第[{_NUMBER}]+([编章节])(?![，、,的])")
+_DIVISION_LEVEL = {"编": 1, "章": 2, "节": 3}
+_QUESTION_RE = re.compile(r"^(?:问|問|Q|q)\s*\d*\s*[：:．.、]")
+_ANSWER_RE = re.compile(r"^(?:答|A|a)\s*\d*\s*[：:．.、]")
+# Enough of one kind to call a document a law or a FAQ: a report may cite one 第三条 or
+# ask one rhetorical 问, never several at the start of its paragraphs.
+_GENRE_EVIDENCE = 3
+GENRES = ("report", "law", "faq")
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,7 @@ class Parsed:
     offsets: tuple[int, ...]
     segments: tuple[Segment, ...]
     title_parts: tuple[str, ...] = ()  # the heading lines the title joins: title, then subtitle
+    genre: str = "report"
 
 
 @dataclass(frozen=True)
@@ -47,30 +70,82 @@ class _Block:
     end: int
     text: str
 
+    @property
+    def words(self) -> str:
+        """The block's text without Markdown heading marks and emphasis."""
+        return EMPHASIS_RE.sub("", self.text.strip().lstrip("#")).strip()
+
 
 def _blocks(text: str) -> list[_Block]:
-    return [_Block(m.start(), m.end(), m.group()) for m in _BLOCK_RE.finditer(text)]
+    blocks = []
+    for m in _BLOCK_RE.finditer(text):
+        if _COMMENT_RE.fullmatch(m.group()):
+            continue  # "<!-- INFO END -->" in a published law's Markdown
+        blocks.append(_Block(m.start(), m.end(), m.group()))
+    return blocks
 
 
-def _heading_text(block: _Block) -> str | None:
-    """The heading's words if the block is a heading, else None."""
+def genre(blocks: list[_Block]) -> str:
+    """The document's genre, from how its paragraphs begin.
+
+    A law: at least three paragraphs open with 第X条 and they outnumber those opening with
+    一、.  A FAQ: at least three open with 问/Q and as many answers with 答/A follow.
+    """
+    starts = [b.words for b in blocks]
+    articles = sum(bool(_ARTICLE_RE.match(w)) for w in starts)
+    numbered = sum(bool(SECTION_RE.match(w)) for w in starts)
+    if articles >= _GENRE_EVIDENCE and articles > numbered:
+        return "law"
+    questions = sum(bool(_QUESTION_RE.match(w)) for w in starts)
+    answers = sum(bool(_ANSWER_RE.match(w)) for w in starts)
+    if questions >= _GENRE_EVIDENCE and answers >= questions:
+        return "faq"
+    return "report"
+
+
+def _heading_level(block: _Block, kind: str, after: _Block | None) -> int:
+    """The heading level of ``block`` (1 the highest), or 0 when it is no heading."""
     text = block.text.strip()
-    markdown = text.startswith("#")
-    words = EMPHASIS_RE.sub("", text.lstrip("#")).strip()
+    words = block.words
     if "\n" in text or not words:
-        return None
-    if markdown:
-        return words
+        return 0
+    if kind == "law":
+        division = _DIVISION_RE.match(words)
+        if division and len(words) <= _HEADING_MAX and not ends_sentence(words):
+            return _DIVISION_LEVEL[division.group(1)]
+        if _ARTICLE_RE.match(words):
+            return 0  # "## 第一条 …" is an article written as a heading: a unit, never a level
+        return len(text) - len(text.lstrip("#")) and 2  # other Markdown headings rank with chapters
+    if text.startswith("#"):
+        return 1
     wrapped = text.startswith(("**", "__")) and text.endswith(("**", "__"))
     numbered = SECTION_RE.match(words) is not None
-    if (wrapped or numbered) and len(words) <= _HEADING_MAX and not ends_sentence(words):
-        return words
-    return None
+    if (wrapped or numbered) and len(words) <= _HEADING_MAX and not ends_sentence(words) \
+            and not breaks_off(words, after.words if after is not None else ""):  # a PDF wrapped after "0571-"
+        return 1
+    return 0
+
+
+def _unit(words: str, kind: str) -> str | None:
+    """The label of the unit a body block opens (a subsection, an article, a question), else None."""
+    if kind == "law":
+        m = _ARTICLE_RE.match(words)
+        return m.group(1) if m else None
+    if kind == "faq":
+        return _label(words, "\n") if _QUESTION_RE.match(words) else None
+    return _label(words, "。") if SUBSECTION_RE.match(words) else None
+
+
+def _label(paragraph: str, ends: str) -> str:
+    """The paragraph's opening words, up to the first of ``ends``, shortened for a section path."""
+    head = re.split(f"[{re.escape(ends)}]", paragraph, maxsplit=1)[0].strip()
+    return head if len(head) <= _SUBSECTION_TITLE_MAX else head[:_SUBSECTION_TITLE_MAX] + "…"
 
 
 def _is_author(block: _Block) -> bool:
     words = block.text.strip()
-    return len(words) <= _AUTHOR_MAX and "\n" not in words and not re.search(r"[，。！？；：,.!?;:]", words)
+    return len(words) <= _AUTHOR_MAX and "\n" not in words and not re.search(r"[，。！？；：,.!?;:]", words) \
+        and not SECTION_RE.match(block.words) and not breaks_off(words, "")
 
 
 def _clean_block(text: str, base: int, chars: list[str], offsets: list[int]) -> None:
@@ -88,8 +163,10 @@ def _clean_block(text: str, base: int, chars: list[str], offsets: list[int]) -> 
                 j += 1
             before = chars[-1] if chars and offsets[-1] >= base else ""
             after = text[j] if j < n else ""
-            # A space between two Latin words means something; next to Chinese it is layout.
-            if before and after and not is_cjk(before) and not is_cjk(after):
+            # A space between two Latin words means something; next to Chinese it is layout,
+            # and so is a line break after a hyphen (0571-⏎88888888 is one number).
+            hyphenated = before in "-－" and "\n" in text[i:j]
+            if before and after and not is_cjk(before) and not is_cjk(after) and not hyphenated:
                 chars.append(" ")
                 offsets.append(base + i)
             i = j
@@ -99,20 +176,18 @@ def _clean_block(text: str, base: int, chars: list[str], offsets: list[int]) -> 
         i += 1
 
 
-def _subsection_title(paragraph: str) -> str:
-    head = paragraph.split("。", 1)[0]
-    return head if len(head) <= _SUBSECTION_TITLE_MAX else head[:_SUBSECTION_TITLE_MAX] + "…"
-
-
 def parse(text: str, fallback_title: str) -> Parsed:
     """Find the structure of ``text`` and build its cleaned body with an offset map."""
+    blocks = _blocks(text)
+    kind = genre(blocks)
     title_parts: list[str] = []
     author = ""
     sections: list[str] = []
     chars: list[str] = []
     offsets: list[int] = []
     segments: list[Segment] = []
-    section, subsection = "", ""
+    headings: list[tuple[int, str]] = []  # the open heading levels, highest first
+    unit = ""
     seg_start = 0
     previous_body: _Block | None = None
     seen_body = False
@@ -123,22 +198,24 @@ def parse(text: str, fallback_title: str) -> Parsed:
         while end > seg_start and chars[end - 1] == "\n":
             end -= 1
         if end > seg_start:
-            path = " > ".join(p for p in (section, subsection) if p)
+            path = " > ".join([h for _, h in headings] + ([unit] if unit else []))
             segments.append(Segment(path, seg_start, end))
         seg_start = len(chars)
 
-    for block in _blocks(text):
-        heading = _heading_text(block)
-        if heading is not None:
-            if not sections and not seen_body and not SECTION_RE.match(heading):
+    for n, block in enumerate(blocks):
+        level = _heading_level(block, kind, blocks[n + 1] if n + 1 < len(blocks) else None)
+        if level:
+            heading = block.words if kind != "law" else " ".join(block.words.split())
+            if not sections and not seen_body and not _numbered(heading, kind):
                 title_parts.append(heading)
                 continue
             close_segment()
-            section, subsection = heading, ""
+            headings = [h for h in headings if h[0] < level] + [(level, heading)]
+            unit = ""
             sections.append(heading)
             previous_body = None
             continue
-        if not seen_body and not author and title_parts and _is_author(block):
+        if kind != "law" and not seen_body and not author and title_parts and _is_author(block):
             author = block.text.strip()
             continue
         if not seen_body and not title_parts and len(block.text.strip()) <= _HEADING_MAX \
@@ -146,12 +223,11 @@ def parse(text: str, fallback_title: str) -> Parsed:
             title_parts.append(block.text.strip())  # a plain-text file's first short line
             continue
         seen_body = True
-        words = EMPHASIS_RE.sub("", block.text).lstrip()
-        starts_subsection = SUBSECTION_RE.match(words) is not None
-        joins = previous_body is not None and not starts_subsection and not ends_sentence(previous_body.text)
-        if starts_subsection:
+        label = _unit(EMPHASIS_RE.sub("", block.text).lstrip(), kind)
+        joins = previous_body is not None and label is None and not ends_sentence(previous_body.text)
+        if label is not None:
             close_segment()
-            subsection = _subsection_title(words)
+            unit = label
         elif previous_body is not None and not joins:
             chars.append("\n")  # paragraph break: maps to the newline after the previous block
             offsets.append(previous_body.end)
@@ -159,4 +235,10 @@ def parse(text: str, fallback_title: str) -> Parsed:
         previous_body = block
     close_segment()
     title = "　".join(title_parts) or fallback_title
-    return Parsed(title, author, tuple(sections), "".join(chars), tuple(offsets), tuple(segments), tuple(title_parts))
+    return Parsed(title, author, tuple(sections), "".join(chars), tuple(offsets), tuple(segments),
+                  tuple(title_parts), kind)
+
+
+def _numbered(heading: str, kind: str) -> bool:
+    """A heading numbered as part of the body (一、, 第一章), which a title never is."""
+    return bool(_DIVISION_RE.match(heading) if kind == "law" else SECTION_RE.match(heading))

@@ -35,6 +35,23 @@ def ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in TERMINATORS | frozenset("：:")
 
 
+# A line ending in one of these breaks off mid-phrase ("详见《", "包括：甲、", "电话0571-").
+OPEN_ENDS = frozenset("-－–—/(（[【“‘《〈、，,")
+
+
+def inside_word(line: str, following: str) -> bool:
+    """True when a line break between ``line`` and ``following`` falls inside a number or a
+    Latin word: "0571-" ⏎ "88888888", "multi" ⏎ "lingual"."""
+    return bool(line) and bool(following) and (line[-1] in "-－" or (
+        line[-1].isascii() and line[-1].isalnum() and following[0].isascii() and following[0].isalnum()))
+
+
+def breaks_off(line: str, following: str) -> bool:
+    """True when ``line`` stops inside a phrase, a number or a word (``following`` goes on with
+    it): half of a sentence, never a heading."""
+    return bool(line) and (line[-1] in OPEN_ENDS or inside_word(line, following))
+
+
 def emphasis_positions(text: str) -> frozenset[int]:
     """Positions of Markdown emphasis markers (``**``, ``__``): cleaning drops exactly these."""
     return frozenset(i for m in EMPHASIS_RE.finditer(text) for i in range(m.start(), m.end()))

@@ -13,7 +13,7 @@ import numpy as np
 
 from corpus.documents import CorpusError, Document
 from corpus.facts import document_facts
-from corpus.passages import Passage, SplitSettings, plan
+from corpus.passages import Passage, SplitSettings, length_profile, plan
 from corpus.tokenize import tokenize
 from index import milvus, milvus_write, store
 from index.cache import EmbeddingCache
@@ -72,10 +72,10 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
     parsed, passages = plan(documents, split)
     titles = {pd.doc.doc_id: pd.title for pd in parsed}
     headers = [titles[p.doc_id] if policy == "title" else "" for p in passages]
-    vectors = encode_unique(encoder, [with_header(h, p.text) for h, p in zip(headers, passages)], progress, cache)
+    vectors = encode_unique(encoder, [with_header(h, p.indexed_text) for h, p in zip(headers, passages)], progress, cache)
     sentences = [with_header(h, p.text[s:e]) for h, p in zip(headers, passages) for s, e in p.sentences]
     sentence_vectors = encode_unique(encoder, sentences, progress, cache)
-    tokens = [tuple(tokenize(with_header(h, p.text))) for h, p in zip(headers, passages)]
+    tokens = [tuple(tokenize(with_header(h, p.indexed_text))) for h, p in zip(headers, passages)]
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     of_doc: dict[str, list[Passage]] = {}
     for p in passages:  # make_passages keeps each document's passages together, in document order
@@ -88,7 +88,8 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
         record = store.DocumentRecord(
             doc.doc_id, str(Path(doc.path).absolute()), pd.title, pd.parsed.author, pd.parsed.sections,
             doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta, added_at=now,
-            facts=document_facts(doc.text, pd.parsed.title_parts, pd.parsed.author, doc.meta))
+            facts=document_facts(doc.text, pd.parsed.title_parts, pd.parsed.author, doc.meta),
+            genre=pd.parsed.genre)
         parts.append(store.Part(record, tuple(mine), vectors[row : row + n], sentence_vectors[srow : srow + ns],
                           tuple(tokens[row : row + n])))
         row, srow = row + n, srow + ns
@@ -167,12 +168,11 @@ def _publish_rows(target: Path, config: milvus.MilvusConfig, manifest: Manifest,
 def _texts(records, passages: list[Passage], policy: str) -> list[str]:
     """What each passage was tokenized as (its document's title first, under the title policy)."""
     titles = {r.doc_id: r.title for r in records}
-    return [with_header(titles[p.doc_id] if policy == "title" else "", p.text) for p in passages]
+    return [with_header(titles[p.doc_id] if policy == "title" else "", p.indexed_text) for p in passages]
 
 
 def _manifest(build_id: str, encoder: Encoder, split: SplitSettings, policy: str, dense_kind: str, records,
               passages: list[Passage], started: float, collections: dict[str, str] | None = None) -> Manifest:
-    lengths = np.array([len(p.text) for p in passages])
     return Manifest(
         format_version=FORMAT_VERSION,
         build_id=build_id,
@@ -181,10 +181,9 @@ def _manifest(build_id: str, encoder: Encoder, split: SplitSettings, policy: str
         split=asdict(split),
         context_header=policy,
         dense_kind=dense_kind,
-        documents=tuple(SourceDocument(r.doc_id, r.path, r.title, r.sha256, len(r.text)) for r in records),
+        documents=tuple(SourceDocument(r.doc_id, r.path, r.title, r.sha256, len(r.text), r.genre) for r in records),
         counts=Counts(len(records), len(passages), sum(len(p.sentences) for p in passages)),
-        passage_chars={"min": int(lengths.min()), "median": float(np.median(lengths)),
-                       "mean": round(float(lengths.mean()), 1), "max": int(lengths.max())},
+        passage_chars=length_profile(passages, split.min_chars),
         build_seconds={"total": round(time.perf_counter() - started, 2)},
         versions=_versions(),
         backend="faiss" if collections is None else "milvus",

@@ -6,10 +6,12 @@ naming the field, which the store reports as a damaged index.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-FORMAT_VERSION = 3  # 2: passages carry their clean→original offset runs; 3: documents carry their facts
+# 2: passages carry their clean→original offset runs; 3: documents carry their facts; 4: documents
+# carry their genre and passages the lead-in they continue (laws are cut by article since)
+FORMAT_VERSION = 4
 CONTEXT_HEADERS = ("title", "none")
 BACKENDS = ("faiss", "milvus")
 
@@ -27,6 +29,7 @@ class SourceDocument:
     title: str
     sha256: str
     chars: int
+    genre: str = "report"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def _record(cls, raw: Any, where: str):
     values = {}
     for f in fields(cls):
         kind = {"str": str, "int": int}[f.type]
+        if f.name not in raw and f.default is not MISSING:
+            continue
         if f.name not in raw:
             raise ValueError(f"field '{where}.{f.name}' is missing")
         value = raw[f.name]

@@ -59,6 +59,7 @@ class DocumentRecord:
     meta: tuple[tuple[str, str], ...] = ()  # file properties: title, author, …
     added_at: str = ""  # when this content was indexed (kept while the document is unchanged)
     facts: tuple[Fact, ...] = ()  # the document's own title, author, source… with their offsets
+    genre: str = "report"  # how its structure was read: report, law or faq (corpus.structure)
 
     def as_document(self) -> Document:
         """The source document as it was read, to parse and embed again."""

@@ -58,7 +58,7 @@ class SentenceStage:
     def _passage_bigrams(self, row: int) -> frozenset[str]:
         """A passage's character bigrams, with its context header's (for the final order's features)."""
         p = self.index.passages[row]
-        return bigrams(with_header(self.index.header(p.doc_id), p.text))
+        return bigrams(with_header(self.index.header(p.doc_id), p.indexed_text))
 
     def _title_bigrams(self, doc_id: str, section: str) -> frozenset[str]:
         """The bigrams of a document's title and one of its sections' headings."""

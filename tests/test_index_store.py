@@ -28,7 +28,7 @@ def test_round_trip(tmp_path, fake_encoder):
     m = idx.manifest
     assert m.counts.documents == 1 and m.counts.passages == len(idx.passages) > 40
     assert (m.model.id, m.model.dim) == ("fake-bigram-64", 64)
-    assert m.split == {"max_chars": 250, "overlap_sentences": 1}
+    assert m.split == {"max_chars": 250, "overlap_sentences": 1, "min_chars": 40}
     assert m.documents[0].sha256 == load_documents([DEFAULT_CORPUS])[0].sha256
     assert {"faiss-cpu", "bm25s", "jieba", "numpy"} <= set(m.versions)
     assert len(m.build_id) == 32 and m.context_header == "none" and m.dense_kind == "flat"

@@ -37,4 +37,5 @@ def document(doc_id: str, service: Service):
 def _summary(service: QAService, doc) -> dict:
     return dict(doc_id=doc.doc_id, title=doc.title, author=doc.author, sections=list(doc.sections),
                 chars=len(doc.text), passages=len(service.passages_of(doc.doc_id)), kind=doc.kind,
-                pages=len(doc.pages), page_starts=list(doc.pages), added_at=doc.added_at)
+                pages=len(doc.pages), page_starts=list(doc.pages), added_at=doc.added_at,
+                genre=doc.genre)

@@ -20,7 +20,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from corpus.formats import Extracted, FormatError, mismatch, sniff
-from corpus.text import SECTION_RE, SUBSECTION_RE, ends_sentence, is_cjk
+from corpus.text import SECTION_RE, SUBSECTION_RE, ends_sentence, inside_word, is_cjk
 
 _LOCK = threading.Lock()  # PDFium is not thread-safe
 _EDGE_LEVELS = 2  # the top and bottom two line heights of a page may be running headers/footers
@@ -238,6 +238,8 @@ def _starts_paragraph(prev: Line, line: Line, body: _Body, page: _Page, first: b
     size = body.size
     if abs(line.size - prev.size) > 0.12 * size:
         return True
+    if inside_word(prev.text.rstrip(), line.text.lstrip()):
+        return False  # "电话0571-" ⏎ "88888888": a wrapped number, however short the line
     if line.x0 - page.left >= 0.8 * size:  # indented (or centred)
         return True
     if body.justified and prev.x1 < page.right - 1.5 * size:  # the short last line of a paragraph
