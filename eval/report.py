@@ -35,6 +35,18 @@ def table(report: dict) -> str:
         f"suggested {report['calibration']['suggested_threshold']})",
         f"latency per question: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms",
     ]
+    chars = report["index"].get("passage_chars", {})
+    if "p10" in chars:
+        lines.append("passage lengths: " + " / ".join(f"{chars[k]:g}" for k in ("min", "p10", "median", "p90", "max"))
+                     + f" chars (min / p10 / median / p90 / max); {chars['short']:g} whole sections and "
+                     f"{chars['fragments']:g} fragments under {report['index'].get('min_chars', 0)} chars")
+    if len(report.get("by_tag", {})) > 1 or "untagged" not in report.get("by_tag", {"untagged": 0}):
+        lines += ["", "| tag | questions | recall@1 | recall@5 | answer_accuracy |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {tag} | {m['questions']} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['answer_accuracy']:.3f} |"
+                  for tag, m in report["by_tag"].items()]
+    if report.get("no_answer_by_tag"):
+        lines += ["", "| unanswerable tag | questions | refused |", "|---|---:|---:|"]
+        lines += [f"| {tag} | {m['questions']} | {m['refused']:.3f} |" for tag, m in report["no_answer_by_tag"].items()]
     return "\n".join(lines)
 
 

@@ -141,6 +141,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
         "no_answer": metrics.no_answer_metrics(refused, truth),
         "latency_ms": {"p50": metrics.percentile(latencies, 50), "p95": metrics.percentile(latencies, 95)},
         "by_tag": _by_tag([r for r in answered if r["relevant"]], rankings["pipeline"]),
+        "no_answer_by_tag": _refused_by_tag([r for r in rows if not r["item"].answerable]),
         "calibration": {
             "threshold": service.settings.no_answer_threshold,
             "suggested_threshold": metrics.best_threshold(confidences[True], confidences[False]),
@@ -149,7 +150,9 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
         },
         "settings": {k: v for k, v in asdict(service.settings).items()
                      if k in ("candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
-        "index": {"model": service.info().model, "passages": service.info().passages},
+        "index": {"model": service.info().model, "passages": service.info().passages,
+                  "passage_chars": service.index.manifest.passage_chars,
+                  "min_chars": service.index.manifest.split.get("min_chars", 0)},
     }
     report["retrievers"]["pipeline"]["answer_accuracy"] = round(
         sum(r["correct"] for r in answered) / len(answered), 4) if answered else 0.0
@@ -214,6 +217,16 @@ def _by_tag(answered: list[dict], pipeline: list[list[str]]) -> dict:
     return out
 
 
+def _refused_by_tag(unanswerable: list[dict]) -> dict:
+    """How many unanswerable questions of each tag (other-region, detail-absent…) were refused."""
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for row in unanswerable:
+        for tag in row["item"].tags or ("untagged",):
+            groups[tag].append(not row["result"].answerable)
+    return {tag: {"questions": len(refused), "refused": round(sum(refused) / len(refused), 4)}
+            for tag, refused in sorted(groups.items())}
+
+
 def _misses(rows: list[dict]) -> list[dict]:
     """Questions the pipeline got wrong, with what it returned instead."""
     out = []
@@ -244,23 +257,44 @@ def _misses(rows: list[dict]) -> list[dict]:
 def squad_service(path: Path, settings: Settings, progress: bool, cache: Path) -> tuple[QAService, list[dict]]:
     """A service over a SQuAD file's contexts; the index is cached by file hash and settings."""
     from eval.squad import load_squad
-    from qa.loading import load_service, recipe
-    from qa.updates import build
 
     documents, questions = load_squad(path)
     key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    index_dir = cache / f"{path.stem}-{key}-{recipe(settings)}"
-    squad_settings = settings.with_(index_dir=index_dir)
+    return _cached_service(documents, cache, f"{path.stem}-{key}", settings, progress), questions
+
+
+def _cached_service(documents: list, cache: Path, name: str, settings: Settings, progress: bool) -> QAService:
+    """A service over an index of ``documents`` kept in ``cache`` under ``name`` and the settings' recipe,
+    built the first time it is asked for."""
+    from qa.loading import load_service, recipe
+    from qa.updates import build
+
+    index_dir = cache / f"{name}-{recipe(settings)}"
+    cached = settings.with_(index_dir=index_dir)
     if not (index_dir / "manifest.json").exists():
-        log.warning("building a temporary index of %d contexts from %s (cached for next time)", len(documents), path)
-        build(documents, squad_settings, progress=progress)
-    return load_service(squad_settings), questions
+        log.warning("building an index of %d documents in %s (cached for next time)", len(documents), index_dir)
+        build(documents, cached, progress=progress)
+    return load_service(cached)
+
+
+def corpus_service(folder: Path, settings: Settings, progress: bool, cache: Path) -> QAService:
+    """A service over a folder of documents, for a labelled set written over it; the index is
+    cached by the documents' ids and contents and the settings, so a changed file rebuilds it."""
+    from corpus.documents import CorpusError, load_documents
+
+    try:
+        documents = load_documents([folder])
+    except CorpusError as exc:
+        raise DatasetError(str(exc)) from None
+    key = hashlib.sha256("\n".join(f"{d.doc_id} {d.sha256}" for d in documents).encode()).hexdigest()[:12]
+    return _cached_service(documents, cache, f"{folder.resolve().name}-{key}", settings, progress)
 
 
 def run(settings: Settings, dataset: Path | None = None, squad: Path | None = None,
         limit: int | None = None, progress: bool = True, cache: Path = ROOT / "var" / "eval-cache",
-        style: str = "asked") -> dict:
-    """One set's report in one question style (``eval.styles``)."""
+        style: str = "asked", corpus: Path | None = None) -> dict:
+    """One set's report in one question style (``eval.styles``); with ``corpus``, over an index
+    of that folder's documents (built once and cached) instead of the configured index."""
     from qa.loading import load_service
 
     if style not in STYLES:
@@ -270,13 +304,15 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
             raise DatasetError("the keyword style is the labelled set's hand-written variant; "
                                "use --style stripped for another set")
         dataset = KEYWORD_DATASET
+    if corpus is not None and (squad or not dataset):
+        raise DatasetError("--corpus evaluates a labelled set (--dataset FILE) written over that folder's documents")
     if squad:
         service, questions = squad_service(squad, settings, progress, cache)
         items = squad_items(service, questions[:limit] if limit else questions)
         name = squad.name
     else:
         path = dataset or DEFAULT_DATASET
-        service = load_service(settings)
+        service = corpus_service(corpus, settings, progress, cache) if corpus else load_service(settings)
         questions = load_jsonl(path)
         items = labelled_items(service, questions[:limit] if limit else questions)
         name = path.name

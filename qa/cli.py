@@ -114,10 +114,20 @@ def cmd_info(args: argparse.Namespace) -> None:
     where = "in this folder" if m.backend == "faiss" else f"Milvus collection {', '.join(m.collections.values())}"
     print(f"backend    {m.backend}: vectors and lexical index {where}")
     print(f"split      {m.split}")
-    print(f"passages   {c.passages} ({c.sentences} sentences), chars {m.passage_chars}")
+    print(f"passages   {c.passages} ({c.sentences} sentences)")
+    print(f"lengths    {_profile(m.passage_chars, m.split.get('min_chars', 0))}")
     print(f"documents  {c.documents}")
     for d in m.documents:
-        print(f"  {d.doc_id:<20} {d.chars:>8} chars  {d.title}  ({d.path})")
+        print(f"  {d.doc_id:<20} {d.chars:>8} chars  {d.genre:<6}  {d.title}  ({d.path})")
+
+
+def _profile(chars: dict[str, float], min_chars: int) -> str:
+    """A passage-length profile (corpus.passages.length_profile) in one line."""
+    if "p10" not in chars:  # written before profiles were kept
+        return ", ".join(f"{k} {v:g}" for k, v in chars.items())
+    quantiles = " / ".join(f"{chars[k]:g}" for k in ("min", "p10", "p25", "median", "p75", "p90", "max"))
+    return (f"{quantiles} chars (min / p10 / p25 / median / p75 / p90 / max); under {min_chars}: "
+            f"{chars['short']:g} whole sections, {chars['fragments']:g} fragments")
 
 
 def cmd_ask(args: argparse.Namespace) -> None:
@@ -161,7 +171,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     path = lambda value: Path(value) if value else None  # noqa: E731
     try:
         report = run(_settings(args), dataset=path(args.dataset), squad=path(args.squad), limit=args.limit,
-                     style=args.style)
+                     style=args.style, corpus=path(args.corpus))
     except DatasetError as exc:
         raise CLIError(str(exc)) from None
     print(table(report))
@@ -267,6 +277,8 @@ def parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="measure retrieval quality on a labelled set")
     ev.add_argument("--dataset", help="labelled JSONL (default: eval/data/questions.jsonl)")
     ev.add_argument("--squad", help="a SQuAD-format JSON file (CMRC 2018, DRCD, …) to evaluate instead")
+    ev.add_argument("--corpus", metavar="DIR",
+                    help="evaluate --dataset over an index of this folder's documents (built once, cached in var/eval-cache)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--style", choices=("asked", "keyword", "stripped"), default="asked",
                     help="questions as asked (default), the labelled set's hand-written keyword variant, "
