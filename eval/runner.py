@@ -132,6 +132,7 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
                      "top_document": bool(result.hits) and result.hits[0].doc_id == item.doc_id,
                      **_span_scores(item, result)})
     answered = [r for r in rows if r["item"].answerable]
+    info = service.info()
     report = {
         "dataset": name,
         "questions": len(items),
@@ -150,9 +151,8 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
         },
         "settings": {k: v for k, v in asdict(service.settings).items()
                      if k in ("candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
-        "index": {"model": service.info().model, "passages": service.info().passages,
-                  "passage_chars": service.index.manifest.passage_chars,
-                  "min_chars": service.index.manifest.split.get("min_chars", 0)},
+        "index": {"model": info.model, "passages": info.passages, "passage_chars": info.passage_chars,
+                  "min_chars": info.min_chars},
     }
     report["retrievers"]["pipeline"]["answer_accuracy"] = round(
         sum(r["correct"] for r in answered) / len(answered), 4) if answered else 0.0

@@ -96,11 +96,13 @@ def coverage(sentence: str, words: list[str]) -> float:
 
 
 def absent_names(names: list[str], passages: list[Passage], titles: list[str]) -> list[str]:
-    """The places the question names that none of
-    ``passages`` nor their documents' titles mention: a question about 北京 is not answered by
-    a passage that never says 北京."""
+    """The places the question names when none of them is mentioned by ``passages`` (the closest
+    ones of the document the answer would come from) nor ``titles``: a question about 北京 is
+    not answered from a document that never says 北京.  A place beside one that is mentioned
+    narrows it (青岛 … 黄岛, a district) and is no reason to refuse."""
     text = "\n".join([p.text for p in passages] + titles).lower()
-    return [n for n in names if n.lower()[:2] not in text]  # 台湾地区 is named where 台湾 is
+    absent = [n for n in names if n.lower()[:2] not in text]  # 台湾地区 is named where 台湾 is
+    return absent if len(absent) == len(names) else []
 
 
 def _sentence(passage: Passage, k: int) -> str:

@@ -150,6 +150,8 @@ def expectation(question: str) -> Expectation | None:
         exact = _EXACT_DATE_RE.search(question) is not None
         return Expectation("date", missing="文中没有提到具体年份" if "年" in question else _MISSING["date"],
                            refuses=exact)
+    if _PHONE_RE.search(question) and _COUNTING_RE.search(question):  # 电话号码是多少: digits, not a count
+        return Expectation("number", ("phone",), "文中没有提到具体的号码")
     if _AGE_RE.search(question):  # 多大年纪 asks for years of age, however it is worded
         return Expectation("number", ("岁", "歲"), _MISSING["number"] + "（以“岁”计）")
     if qtype != "number" or not _COUNTING_RE.search(question):
@@ -170,6 +172,9 @@ _PLACE_CATEGORY_RE = re.compile(r"哪[一]?[个個座些]?(?:国家|國家|城�
 _ENUMERATION_RE = re.compile(r"、|；|一是|其一|首先|第一")
 _AGE_RE = re.compile(r"多大年[纪紀齡龄]|多大岁数|多大歲數|年[龄齡紀纪][是为為有]?(?:多少|几|幾|多大)|[几幾]岁|[几幾]歲|多少[岁歲]")
 _RATE_RE = re.compile(r"[率例重]|占比|百分之")
+# A telephone, fax or postal number is a run of digits (0571-88888888, 12345): no count answers it.
+_PHONE_RE = re.compile(r"电话|電話|号码|號碼|热线|熱線|传真|傳真|邮编|郵編|邮政编码|郵遞區號")
+_PHONE_NUMBER_RE = re.compile(r"\d{3,}(?:[-－—]\d{3,})*")
 _RATIO_RE = re.compile(r"\d+(?:\.\d+)?\s?[：:比]\s?\d+")
 _MONEY_RE = re.compile(r"多少钱|多少錢")
 _MONEY = ("元", "币", "幣", "盾", "镑", "鎊")
@@ -179,6 +184,8 @@ _UNIT_ALIASES = {
     "厘米": ("厘米", "公分", "cm", "CM"), "公分": ("公分", "厘米", "cm", "CM"), "米": ("米", "m", "M"),
     "公里": ("公里", "千米", "km", "KM"), "千米": ("千米", "公里", "km", "KM"), "毫米": ("毫米", "mm"),
     "公斤": ("公斤", "千克", "kg", "KG"), "千克": ("千克", "公斤", "kg", "KG"), "%": ("%", "％", "成"), "％": ("%", "％", "成"),
+    # Written Chinese counts days in 日 (三十日内, 五个工作日), speech in 天.
+    "天": ("天", "日", "工作日"), "日": ("日", "天", "工作日"),
 }
 
 
@@ -196,6 +203,8 @@ def holds(expected: Expectation, sentence: str) -> bool:
     if expected.kind == "date":
         return DATE_RE.search(sentence) is not None or (not expected.refuses and TIME_RE.search(sentence) is not None)
     if expected.kind == "number":
+        if "phone" in expected.units:
+            return any(len(re.sub(r"\D", "", m.group())) >= 5 for m in _PHONE_NUMBER_RE.finditer(sentence))
         if not expected.units and _ROUGH_NUMBER_RE.search(sentence):
             return True
         if "ratio" in expected.units and _RATIO_RE.search(sentence):
@@ -215,7 +224,8 @@ def holds(expected: Expectation, sentence: str) -> bool:
 _NAME_TAGS = frozenset({"ns"})  # its person tags are noise: 叶子, 帝王, 英文名 are "nr" there
 # Tagged as places by the dictionary, yet common nouns: a question about 城市 or 外国 names no place.
 _GENERIC = frozenset("""长度 長度 城市 国家 國家 地区 地區 地方 省份 中国 中國 我国 我國 全国 全國 国内 國內 国外 國外 外国 外國 世界 全球
-    城区 城區 区域 區域 省市 市县 市縣 中央 农村 農村 城乡 城鄉 城镇 城鎮 乡村 鄉村 基层 基層 外地 本地 当地 當地 各地 异地 異地 海外 境外 内地 內地""".split())
+    城区 城區 区域 區域 省市 市县 市縣 中央 农村 農村 城乡 城鄉 城镇 城鎮 乡村 鄉村 基层 基層 外地 本地 当地 當地 各地 异地 異地 海外 境外 内地 內地
+    东西 東西""".split())  # 东西 ("a thing") is ns in jieba's dictionary
 
 
 _GROUP_RE = re.compile(r"(?:居民|人员|人員|群众|群眾|群体|群體|职工|職工|农民|農民|老人|干部|幹部)$")  # 农村居民 (nr in jieba's dictionary)

@@ -84,6 +84,8 @@ class IndexInfo:
     passages: int
     sentences: int
     dense_kind: str
+    passage_chars: dict[str, float] = field(default_factory=dict)  # corpus.passages.length_profile
+    min_chars: int = 0  # passages shorter than this are whole sections, never fragments
 
 
 class QuestionError(ValueError):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from corpus.facts import document_facts
 from corpus.passages import Passage
 from corpus.text import squash
-from qa.answer import Choice, choose, coverage
+from qa.answer import Choice, absent_names, choose, coverage
 from qa.answer_types import expectation, holds, question_names, question_type
 from qa.document_questions import asked_fact, fact_extent, find_fact
 
@@ -51,6 +51,14 @@ def test_questions_that_name_no_detail_expect_nothing(question):
     ("延迟到多少岁？", "男职工法定退休年龄逐步延迟至63岁。", True),
     ("累计服务了多少人次？", "累计服务人次超94亿，方便群众。", True),  # the unit before its number
     ("增加了多少？", "月人均基本养老金翻了一番。", True),
+    # written Chinese counts days in 日: a question in 天 is answered by 三十日内 or 五个工作日
+    ("多少天内要报备案？", "应当自协议订立之日起三十日内报送备案。", True),
+    ("几天之内答复受不受理？", "自接到投诉之日起五个工作日内作出是否受理的决定。", True),
+    ("几天之内答复受不受理？", "应当及时作出是否受理的决定。", False),
+    # a telephone number is digits, not a count
+    ("投诉热线号码是多少？", "电话0571-88886666，工作日接听。", True),
+    ("投诉热线号码是多少？", "应当公布举报电话，设置举报信箱。", False),
+    ("投诉热线号码是多少？", "投诉应在3个工作日内处理。", False),
 ])
 def test_a_sentence_holds_the_detail_or_not(question, sentence, found):
     assert holds(expectation(question), sentence) is found
@@ -62,6 +70,14 @@ def test_names_are_places_and_people_the_dictionary_knows():
     assert question_names("我们可以借鉴外国的社保经验吗？") == []  # 外国 names no place
     assert question_names("农村居民的基础养老金以后会提高吗？") == []  # a group, not a person
     assert question_names("社保基金结存占GDP的比例是多少？") == []  # abbreviations are paraphrases
+    assert question_names("我在北京一家店买东西") == ["北京"]  # 东西, "a thing", is ns in jieba's dictionary
+
+
+def test_a_place_is_refused_only_when_none_the_question_names_is_mentioned():
+    qingdao = _passage("对用人单位的劳动保障监察，由用工所在地的区（市）人力资源和社会保障行政部门管辖。", [])
+    assert absent_names(["青岛", "黄岛"], [qingdao], ["青岛市劳动保障监察条例"]) == []  # 黄岛 narrows 青岛
+    assert absent_names(["天津"], [qingdao], ["青岛市劳动保障监察条例"]) == ["天津"]
+    assert absent_names([], [qingdao], []) == []
 
 
 def _passage(text: str, cuts: list[int]) -> Passage:
