@@ -312,8 +312,8 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
         name = squad.name
     else:
         path = dataset or DEFAULT_DATASET
+        questions = load_jsonl(path)  # a bad file fails before any index is built
         service = corpus_service(corpus, settings, progress, cache) if corpus else load_service(settings)
-        questions = load_jsonl(path)
         items = labelled_items(service, questions[:limit] if limit else questions)
         name = path.name
     if style == "stripped":
