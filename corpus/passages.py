@@ -84,6 +84,11 @@ def leads_in(sentence: str) -> bool:
     return sentence.rstrip().endswith(("：", ":"))
 
 
+def _row(sentence: str) -> bool:
+    """A table row, as the Word and HTML loaders write it: "| 城市 | 住宿上限 |"."""
+    return len(sentence) > 1 and sentence.startswith("|") and sentence.endswith("|")
+
+
 def pack(sentences: list[Span], max_chars: int, overlap: int, leads: frozenset[int] = frozenset(),
          min_chars: int = 0) -> list[tuple[int, int]]:
     """Group consecutive sentences into windows [i, j) of at most ``max_chars``.
@@ -115,17 +120,30 @@ def pack(sentences: list[Span], max_chars: int, overlap: int, leads: frozenset[i
     return windows
 
 
-def _context(text: str, spans: list[Span], first: int) -> str:
-    """The lead-in a window starting at sentence ``first`` continues, when it opens on an item."""
-    if first == 0 or not _ITEM_RE.match(text[spans[first][0] : spans[first][1]]):
+def _context(sentences: list[str], first: int) -> str:
+    """What a window starting at sentence ``first`` continues: the lead-in of the list it opens
+    inside, or the header row of the table whose rows it goes on with."""
+    if first == 0:
+        return ""
+    if _row(sentences[first]):
+        k = first
+        while k > 0 and _row(sentences[k - 1]):
+            k -= 1
+        return sentences[k] if k < first else ""
+    if not _ITEM_RE.match(sentences[first]):
         return ""
     for k in range(first - 1, -1, -1):
-        sentence = text[spans[k][0] : spans[k][1]]
-        if leads_in(sentence):
-            return sentence
-        if not _ITEM_RE.match(sentence):
+        if leads_in(sentences[k]):
+            return sentences[k]
+        if not _ITEM_RE.match(sentences[k]):
             return ""
     return ""
+
+
+def _leads(sentences: list[str]) -> frozenset[int]:
+    """Sentences a window may not end on when what follows them does: a list's lead-in, a table's header row."""
+    return frozenset(k for k, s in enumerate(sentences)
+                     if leads_in(s) or (_row(s) and (k == 0 or not _row(sentences[k - 1]))))
 
 
 def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage]:
@@ -134,8 +152,8 @@ def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage
     passages: list[Passage] = []
     for segment in p.segments:
         spans = limit_length(p.clean, split_sentences(p.clean, segment.start, segment.end), settings.max_chars)
-        leads = frozenset(k for k, (s, e) in enumerate(spans) if leads_in(p.clean[s:e]))
-        for i, j in pack(spans, settings.max_chars, settings.overlap_sentences, leads, settings.min_chars):
+        texts = [p.clean[s:e] for s, e in spans]
+        for i, j in pack(spans, settings.max_chars, settings.overlap_sentences, _leads(texts), settings.min_chars):
             a, b = spans[i][0], spans[j - 1][1]
             passages.append(
                 Passage(
@@ -147,7 +165,7 @@ def make_passages(pdoc: ParsedDocument, settings: SplitSettings) -> list[Passage
                     end=p.offsets[b - 1] + 1,
                     sentences=tuple((s - a, e - a) for s, e in spans[i:j]),
                     offsets=runs_of(p.offsets[a:b]),
-                    context=_context(p.clean, spans, i),
+                    context=_context(texts, i),
                 )
             )
     return passages

@@ -166,7 +166,10 @@ def _clean_block(text: str, base: int, chars: list[str], offsets: list[int]) -> 
             # A space between two Latin words means something; next to Chinese it is layout,
             # and so is a line break after a hyphen (0571-⏎88888888 is one number).
             hyphenated = before in "-－" and "\n" in text[i:j]
-            if before and after and not is_cjk(before) and not is_cjk(after) and not hyphenated:
+            if before == after == "|" and "\n" in text[i:j]:  # a table's rows stay lines: "| a | b |"
+                chars.append("\n")
+                offsets.append(base + i + text[i:j].index("\n"))
+            elif before and after and not is_cjk(before) and not is_cjk(after) and not hyphenated:
                 chars.append(" ")
                 offsets.append(base + i)
             i = j

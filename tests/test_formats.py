@@ -197,6 +197,18 @@ def test_running_headers_footers_and_page_numbers_are_not_text():
         "深入学习习近平总书记关于社会保障的重要论述") == 1  # the title once, not once a page
 
 
+def test_a_line_broken_inside_a_telephone_number_is_one_paragraph():
+    """wrapped.pdf (Chromium, justified): "一、咨询电话0571-" ends short of the margin, as a
+    paragraph's last line would; the number goes on the next line, so nothing ends there."""
+    raw = "".join(_raw_pages(FIXTURES / "wrapped.pdf"))
+    assert "0571-\r\n88886666" in raw or "0571-\n88886666" in raw  # the break is really in the PDF
+    doc = read_document(FIXTURES / "wrapped.pdf")
+    assert "0571-\n88886666" in doc.text  # a line break inside the paragraph, not a paragraph break
+    parsed = parse_document(doc).parsed
+    assert parsed.sections == ()  # "一、咨询电话0571-" is no heading
+    assert "一、咨询电话0571-88886666，工作日上午九点" in parsed.clean
+
+
 def test_pages_start_where_each_page_does():
     doc = read_document(PDF)
     raw = _raw_pages(PDF)

@@ -202,3 +202,19 @@ def test_regulation_passages_slice_their_documents(regs):
     texts = {pd.doc.doc_id: pd.doc.text for pd in parsed}
     for q in passages:
         assert squash(texts[q.doc_id][q.start : q.end]) == squash(q.text), q.id
+
+
+def test_a_long_table_splits_by_rows_with_its_header_row_as_context():
+    rows = "\n".join(f"| {city}市 | 每晚不超过{n}元 | 每天补助{n // 5}元 |" for city, n in
+                     zip(["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "武汉", "西安", "重庆"], range(300, 800, 50)))
+    text = f"# 差旅标准\n\n一、住宿与补助\n\n各城市标准如下表。\n\n| 城市 | 住宿上限 | 伙食补助 |\n{rows}\n"
+    passages = _passages(text, max_chars=120)
+    assert len(passages) > 2
+    header = "|城市|住宿上限|伙食补助|"
+    assert header in passages[0].text and passages[0].context == ""
+    for q in passages[1:]:
+        lines = q.text.split("\n")
+        assert all(line.startswith("|") and line.endswith("|") for line in lines)  # whole rows, one a line
+        if lines[0] != header:
+            assert q.context == header
+    assert not passages[0].text.endswith(header)  # never parted from its first data row
