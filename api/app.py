@@ -18,6 +18,7 @@ from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContext, SecurityHeaders, Timing
 from api.reload import Reloader, Watcher
 from api.routes import corpus, documents, ops, qa
+from qa import updates
 from qa.limits import MAX_BODY_BYTES
 from qa.service import QAService
 from qa.settings import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
             from qa.loading import load_service
 
             app.state.service = load_service(settings)
+        updates.tidy_uploads(settings)  # what a killed upload left: a staged file, a file no version names
         if settings.admin_token and threading.current_thread() is threading.main_thread():
             # SIGHUP reloads like POST /admin/reload, off the event loop.
             loop = asyncio.get_running_loop()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -55,33 +57,67 @@ def build(documents: list[Document], settings: Settings, encoder=None, progress:
 
 
 def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), encoder=None,
-          progress: bool = False) -> Change:
-    """Add (or replace, by id) and remove documents; an index is created if there is none."""
+          progress: bool = False, uploads: list[Upload] = ()) -> Change:
+    """Add (or replace, by id) and remove documents; an index is created if there is none.
+
+    ``uploads`` (``stage_upload``) are added as a transaction: their files move from the
+    staging folder into the documents folder under the writer lock, each under its content
+    hash, so no file the served version names is ever touched; if the change fails they are
+    taken out again, and once it is published the files no version names any more go.  A
+    failure or a kill at any point leaves the previous version serving with exactly its files.
+    """
     started = time.perf_counter()
-    encoder = encoder or build_encoder(settings)
-    with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
-        exists = (settings.index_dir / "manifest.json").exists()
-        previous = store.read_manifest(settings.index_dir).documents if exists else ()
-        before = {d.doc_id: d.sha256 for d in previous}
-        changed = [d for d in add if before.get(d.doc_id) != d.sha256]
-        if not exists:
-            if remove:
-                raise store.IndexStoreError(f"no index at {settings.index_dir} to remove documents from")
-            manifest = build_index(list(add), encoder, settings.split, settings.index_dir, progress=progress,
-                                   cache=cache, config=milvus_config(settings))
-        elif changed or remove:
-            manifest = update_index(settings.index_dir, encoder, settings.split, changed, list(remove),
-                                    progress=progress, cache=cache, config=milvus_config(settings))
-        else:
-            manifest = store.read_manifest(settings.index_dir)  # nothing new: no new version
-        for d in previous:
-            if d.doc_id in remove:
-                forget_upload(settings, d.path)
+    add = [*add, *(u.document for u in uploads)]
+    try:
+        _one_file_per_id(add, uploads)
+        encoder = encoder or build_encoder(settings)
+        with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
+            exists = (settings.index_dir / "manifest.json").exists()
+            previous = store.read_manifest(settings.index_dir).documents if exists else ()
+            before = {d.doc_id: d.sha256 for d in previous}
+            changed = [d for d in add if before.get(d.doc_id) != d.sha256]
+            placed = _place(uploads)
+            try:
+                if not exists:
+                    if remove:
+                        raise store.IndexStoreError(f"no index at {settings.index_dir} to remove documents from")
+                    manifest = build_index(list(add), encoder, settings.split, settings.index_dir, progress=progress,
+                                           cache=cache, config=milvus_config(settings))
+                elif changed or remove:
+                    manifest = update_index(settings.index_dir, encoder, settings.split, changed, list(remove),
+                                            progress=progress, cache=cache, config=milvus_config(settings))
+                else:
+                    manifest = store.read_manifest(settings.index_dir)  # nothing new: no new version
+            except BaseException as exc:
+                for path in placed:  # the version being served never named them
+                    _drop(settings, path)
+                if isinstance(exc, CorpusError):  # name an upload as its client did, never by a server path
+                    message = str(exc)
+                    for u in uploads:
+                        message = message.replace(u.document.path, _shown(u.name))
+                    raise CorpusError(message) from None
+                raise
+            _tidy(settings, manifest, previous)
+    finally:
+        discard(uploads)
     added = tuple(d.doc_id for d in changed if d.doc_id not in before)
     replaced = tuple(d.doc_id for d in changed if d.doc_id in before)
     unchanged = len(manifest.documents) - len(added) - len(replaced)
     log.info("index %s: added %s, replaced %s, removed %s", settings.index_dir, added, replaced, tuple(remove))
     return Change(added, replaced, tuple(remove), unchanged, manifest, round(time.perf_counter() - started, 2))
+
+
+def _one_file_per_id(add: list[Document], uploads: list[Upload]) -> None:
+    names = {u.document.doc_id: [] for u in uploads}
+    for u in uploads:
+        names[u.document.doc_id].append(u.name)
+    for doc_id, named in names.items():
+        if len(named) > 1:
+            raise CorpusError(f"{' and '.join(named)} would both be document '{doc_id}'; upload them apart, or rename one")
+    ids = [d.doc_id for d in add]
+    if len(set(ids)) < len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise CorpusError(f"document id {', '.join(twice)} given twice in one change")
 
 
 def sync(settings: Settings, folder: Path, encoder=None, progress: bool = False) -> Change:
@@ -102,43 +138,131 @@ def supported_suffix(name: str) -> str | None:
     return suffix if suffix in SUFFIXES else None
 
 
-def save_upload(settings: Settings, filename: str, data: bytes, doc_id: str | None = None) -> Document:
-    """Check an uploaded file and keep it in the documents folder, named by its id, never by the client's path.
+# Uploads wait in STAGING, inside the documents folder (one filesystem, so keeping one is a
+# rename), and are kept as <documents>/<sha256[:16]>/<id><suffix>: a replacement has another
+# path than the file it replaces, so neither is touched until the change is published.
+STAGING = ".staging"
+_KEPT = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, checked and read, waiting in the staging folder for the change that keeps it."""
+
+    name: str  # the client's file name (its last component), for messages
+    document: Document  # its ``path`` is where the change will keep it
+    staged: Path
+
+
+def stage_upload(settings: Settings, filename: str, data: bytes, doc_id: str | None = None) -> Upload:
+    """Check an uploaded file and stage it; nothing in the documents folder changes.
 
     Only the name's last component and a supported suffix are used, and the id is made
     of letters, digits, CJK, '-' and '_' (``doc_id_for``), so no name can climb out of
-    the folder.  A file that cannot be read is refused (CorpusError naming the upload)
-    before anything is kept.
+    the folder.  A file that cannot be read is refused (CorpusError naming the upload,
+    never a server path) and nothing is kept.
     """
     name = Path(filename.replace("\\", "/")).name or "upload"
     suffix = supported_suffix(name)
     if suffix is None:
-        raise CorpusError(f"{name}: unsupported file type (use {listing()})")
+        raise CorpusError(f"{_shown(name)}: unsupported file type (use {listing()})")
     doc_id = doc_id or doc_id_for(Path(name))
-    folder = settings.documents_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=suffix)
+    staging = settings.documents_dir / STAGING / str(os.getpid())  # a process's own: see tidy_uploads
+    staging.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=staging, suffix=suffix)
+    staged = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
-            document = read_document(Path(tmp))  # extracted once: a large PDF takes seconds
-        except CorpusError as exc:
-            raise CorpusError(str(exc).replace(tmp, name)) from None
-        target = folder / f"{doc_id}{suffix}"
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    for other in folder.glob(f"{doc_id}.*"):  # a replacement may change the format: one file per id
-        if other != target:
-            other.unlink(missing_ok=True)
-    return replace(document, doc_id=doc_id, path=str(target))
+        document = read_document(staged)  # extracted once: a large PDF takes seconds
+    except CorpusError as exc:
+        staged.unlink(missing_ok=True)
+        raise CorpusError(str(exc).replace(tmp, _shown(name))) from None
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    target = settings.documents_dir / document.sha256[:16] / f"{doc_id}{suffix}"
+    return Upload(name, replace(document, doc_id=doc_id, path=str(target)), staged)
 
 
-def forget_upload(settings: Settings, path: str) -> None:
-    """Delete a removed document's file if it is one the service keeps (an upload), never anything else."""
-    file = Path(path)
-    if file.parent.resolve() == settings.documents_dir.resolve() and file.is_file():
-        file.unlink()
+def _shown(name: str) -> str:
+    """A client's file name as messages show it: at most 80 characters."""
+    return name if len(name) <= 80 else name[:77] + "…"
+
+
+def discard(uploads: list[Upload]) -> None:
+    """Delete staged files no change kept (after a refusal, or anything else)."""
+    for u in uploads:
+        u.staged.unlink(missing_ok=True)
+
+
+def _place(uploads: list[Upload]) -> list[Path]:
+    """Move staged files where their documents say; returns those that were not there already."""
+    placed = []
+    for u in uploads:
+        target = Path(u.document.path)
+        if target.is_file():  # the same content under the same id is kept already
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(u.staged, target)
+        placed.append(target)
+    return placed
+
+
+def _drop(settings: Settings, path: Path) -> None:
+    """Delete a file the service keeps (an upload), and its hash folder once empty; never anything else."""
+    folder = settings.documents_dir.resolve()
+    path = path.resolve()
+    if not path.is_file() or not path.is_relative_to(folder):
+        return
+    path.unlink()
+    if path.parent != folder and _KEPT.fullmatch(path.parent.name) and not any(path.parent.iterdir()):
+        path.parent.rmdir()
+
+
+def _tidy(settings: Settings, manifest: Manifest, previous=()) -> None:
+    """After a version is published (or at start-up): the uploads it no longer names go — those the
+    previous version named, and files in hash folders nobody names."""
+    folder = settings.documents_dir
+    if not folder.is_dir():
+        return
+    named = {Path(d.path).resolve() for d in manifest.documents}
+    for d in previous:
+        if Path(d.path).resolve() not in named:
+            _drop(settings, Path(d.path))
+    for sub in folder.iterdir():
+        if sub.is_dir() and _KEPT.fullmatch(sub.name):
+            for file in sub.iterdir():
+                if file.resolve() not in named:
+                    _drop(settings, file)
+
+
+def tidy_uploads(settings: Settings) -> None:
+    """At start-up: clean what a killed process left in the documents folder — its staged uploads
+    (each process stages in a folder named by its pid; one whose process is gone is left over)
+    and, unless a writer is at work, kept files no version names."""
+    staging = settings.documents_dir / STAGING
+    for sub in staging.iterdir() if staging.is_dir() else ():
+        if sub.is_dir() and (sub.name == str(os.getpid()) or not _alive(sub.name)):
+            shutil.rmtree(sub, ignore_errors=True)
+    for left in settings.documents_dir.glob(".upload-*"):  # where earlier versions staged
+        left.unlink(missing_ok=True)
+    if not (settings.index_dir / "manifest.json").exists():
+        return
+    try:
+        with lock.writing(settings.index_dir, wait_s=0):
+            _tidy(settings, store.read_manifest(settings.index_dir))
+    except store.IndexStoreError as exc:  # busy: that writer tidies when it is done; unreadable: nothing to go by
+        log.info("uploads left as they are: %s", exc)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -11,6 +11,7 @@ from qa import updates
 
 from .conftest import BACKENDS, lite_released, milvus_variant, serving
 
+
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n"
@@ -38,6 +39,12 @@ def server(request, real_settings, tmp_path):
             yield client, settings
 
 
+def _kept(settings) -> list[str]:
+    """The names of the files in the documents folder (each kept under its content hash), staging included."""
+    folder = settings.documents_dir
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
 def _files(*named):
     return [("files", (name, content.encode("utf-8") if isinstance(content, str) else content, "application/octet-stream"))
             for name, content in named]
@@ -49,7 +56,7 @@ def test_upload_replace_remove(server):
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["added"], body["replaced"], body["unchanged"], body["documents"]) == (["fund", "门诊-报销"], [], 1, 3)
-    assert sorted(p.name for p in settings.documents_dir.iterdir()) == ["fund.txt", "门诊-报销.md"]
+    assert _kept(settings) == ["fund.txt", "门诊-报销.md"]
     ask = client.post("/ask", json={"question": "住房公积金缴存比例是多少？"}).json()
     assert ask["passages"][0]["doc_id"] == "fund" and ask["index"]["build_id"] == body["build_id"]
 
@@ -61,7 +68,7 @@ def test_upload_replace_remove(server):
     assert r.status_code == 200 and r.json()["removed"] == ["fund"] and r.json()["documents"] == 2
     assert client.get("/documents/fund").status_code == 404
     assert client.delete("/documents/fund", headers=AUTH).status_code == 404
-    assert sorted(p.name for p in settings.documents_dir.iterdir()) == ["门诊-报销.md"]
+    assert _kept(settings) == ["门诊-报销.md"]
 
 
 def test_changes_need_the_admin_token(server):
@@ -87,7 +94,7 @@ def test_bad_files_change_nothing(server):
         r = client.post("/documents", files=files, headers=AUTH)
         assert r.status_code == status and message in r.json()["detail"], (message, r.status_code, r.text)
     assert client.get("/health").json()["build_id"] == before
-    assert not settings.documents_dir.exists() or list(settings.documents_dir.iterdir()) == []
+    assert _kept(settings) == []
 
 
 def test_a_change_made_by_another_process_is_picked_up_without_a_restart(server, tmp_path):
@@ -102,3 +109,47 @@ def test_a_change_made_by_another_process_is_picked_up_without_a_restart(server,
         time.sleep(0.05)
     assert client.get("/health").json()["build_id"] == published.manifest.build_id != before
     assert client.post("/ask", json={"question": "住房公积金缴存比例是多少？"}).json()["passages"][0]["doc_id"] == "fund"
+
+
+def _blank_pdf() -> bytes:
+    """A one-page PDF with no text layer, as a scan without OCR is."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf, out = pdfium.PdfDocument.new(), io.BytesIO()
+    pdf.new_page(595, 842)
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _still_served(client, settings, build_id: str, documents: list[str]) -> None:
+    """Nothing changed: the same version is served, a reload loads it again, and so does a new server."""
+    from api.app import create_app
+
+    assert client.get("/health").json()["build_id"] == build_id
+    r = client.post("/admin/reload", headers=AUTH)
+    assert r.status_code == 200 and r.json()["build_id"] == build_id, r.text
+    assert sorted(d["doc_id"] for d in client.get("/documents").json()) == documents
+    with serving(create_app(settings)) as url:  # a restart: the sources check out
+        assert httpx.get(f"{url}/health", timeout=60).json()["build_id"] == build_id
+
+
+def test_a_refused_upload_leaves_the_served_version_and_its_files(server):
+    """Issue #21's reproductions: each answer is a 4xx naming the problem, and nothing changed."""
+    client, settings = server
+    r = client.post("/documents", files=_files(("other.md", FUND)), headers=AUTH)
+    assert r.status_code == 200, r.text
+    build_id, kept = r.json()["build_id"], _kept(settings)
+    cases = [  # (files, method, path, status, message)
+        (_files(("b/note.md", CLINIC), ("a/note.md", FUND)), "POST", "/documents", 422, "would both be document 'note'"),
+        (_files(("other.html", "<h1>只有标题</h1>")), "POST", "/documents", 422, "no body text"),
+        ({"file": ("scan.pdf", _blank_pdf())}, "PUT", "/documents/other", 422, "no text layer"),
+        ({"file": ("other.md", "# 只有标题\n".encode())}, "PUT", "/documents/other", 422, "no body text"),
+    ]
+    for files, method, path, status, message in cases:
+        r = client.request(method, path, files=files, headers=AUTH)
+        assert r.status_code == status and message in r.json()["detail"], (message, r.status_code, r.text)
+        assert str(settings.documents_dir) not in r.json()["detail"]  # no server path in a message
+    assert _kept(settings) == kept == ["other.md"]  # other.md's file is still there, nothing staged is left
+    _still_served(client, settings, build_id, ["care", "other"])

@@ -218,3 +218,14 @@ def test_a_long_table_splits_by_rows_with_its_header_row_as_context():
         if lines[0] != header:
             assert q.context == header
     assert not passages[0].text.endswith(header)  # never parted from its first data row
+
+
+def test_a_manuals_numbered_steps_stay_with_their_lead_in():
+    steps = "\n\n".join(f"{n}. 第{n}步，打开设置页面中对应的选项并确认保存，等待系统提示完成后再继续下一步操作。"
+                        for n in range(1, 6))
+    text = f"# 产品手册\n\n一、连接网络\n\n首次使用前请先连接网络，操作步骤如下：\n\n{steps}\n"
+    passages = _passages(text, max_chars=120)
+    assert passages[0].text.startswith("首次使用前请先连接网络，操作步骤如下：\n1.第1步")  # spaces by Chinese are layout
+    for q in passages[1:]:
+        if q.text[0].isdigit():
+            assert q.context == "首次使用前请先连接网络，操作步骤如下："

@@ -145,20 +145,57 @@ def test_sync_adds_reindexes_and_drops_only_its_folders_documents(setup):
     assert updates.sync(settings, docs, encoder=FakeEncoder()).replaced == ("fund",)
 
 
-def test_uploads_are_named_by_id_and_never_by_the_clients_path(setup):
+def _kept(settings) -> list[str]:
+    """The documents folder's files, as <hash folder>/<name>, staging included."""
+    folder = settings.documents_dir
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_uploads_are_named_by_id_and_content_and_never_by_the_clients_path(setup):
     settings, _ = setup
-    doc = updates.save_upload(settings, "../../etc/护理 办法.md", CARE.encode())
-    assert doc.doc_id == "护理-办法" and doc.path == str(settings.documents_dir / "护理-办法.md")
-    assert sorted(os.listdir(settings.documents_dir)) == ["护理-办法.md"]
+    up = updates.stage_upload(settings, "../../etc/护理 办法.md", CARE.encode())
+    assert up.document.doc_id == "护理-办法"
+    assert up.document.path == str(settings.documents_dir / up.document.sha256[:16] / "护理-办法.md")
+    assert _kept(settings) == [f"{updates.STAGING}/{os.getpid()}/{up.staged.name}"]  # staged, not kept yet
     with pytest.raises(CorpusError, match=r"^x\.exe: unsupported file type"):
-        updates.save_upload(settings, "x.exe", b"MZ")
-    with pytest.raises(CorpusError, match="bad.md: not valid UTF-8"):
-        updates.save_upload(settings, "bad.md", "社保".encode("gbk"))
-    assert sorted(os.listdir(settings.documents_dir)) == ["护理-办法.md"]  # nothing half-kept
-    updates.apply(settings, add=[doc], encoder=FakeEncoder())
+        updates.stage_upload(settings, "x.exe", b"MZ")
+    with pytest.raises(CorpusError, match="^bad.md: not valid UTF-8"):  # the client's name, never a server path
+        updates.stage_upload(settings, "bad.md", "社保".encode("gbk"))
+    assert len(_kept(settings)) == 1  # nothing half-kept
+    updates.apply(settings, uploads=[up], encoder=FakeEncoder())
+    assert _kept(settings) == [f"{up.document.sha256[:16]}/护理-办法.md"]
     updates.apply(settings, add=load_documents([DEFAULT_CORPUS]), encoder=FakeEncoder())
-    updates.apply(settings, remove=[doc.doc_id], encoder=FakeEncoder())
-    assert os.listdir(settings.documents_dir) == []  # a removed upload's file goes too
+    updates.apply(settings, remove=[up.document.doc_id], encoder=FakeEncoder())
+    assert _kept(settings) == []  # a removed upload's file goes too
+
+
+def test_a_refused_upload_changes_nothing(setup):
+    """Two files of one id, or a file with no body text replacing a document: the version served
+    and its files stay exactly as they were, and loading it checks out."""
+    settings, _ = setup
+    updates.apply(settings, uploads=[updates.stage_upload(settings, "other.md", CARE.encode())], encoder=FakeEncoder())
+    before, files = _load(settings).manifest.build_id, _kept(settings)
+    twins = [updates.stage_upload(settings, "a/note.md", CARE.encode()),
+             updates.stage_upload(settings, "b/note.md", FUND.encode())]
+    with pytest.raises(CorpusError, match="note.md and note.md would both be document 'note'"):
+        updates.apply(settings, uploads=twins, encoder=FakeEncoder())
+    heading_only = updates.stage_upload(settings, "other.html", b"<h1>only a heading</h1>")
+    with pytest.raises(CorpusError, match="no body text"):
+        updates.apply(settings, uploads=[heading_only], encoder=FakeEncoder())
+    assert _load(settings).manifest.build_id == before and _kept(settings) == files  # other.md kept, nothing staged
+
+
+def test_a_replacement_never_touches_the_file_the_served_version_names(setup):
+    settings, _ = setup
+    first = updates.stage_upload(settings, "fund.txt", FUND.encode())
+    updates.apply(settings, uploads=[first], encoder=FakeEncoder())
+    second = updates.stage_upload(settings, "fund.txt", FUND.replace("12%", "10%").encode())
+    updates._place([second])  # where a change killed before publishing stops
+    assert len(_kept(settings)) == 2
+    index = _load(settings)  # the sources still check out
+    assert "12%" in index.documents["fund"].text
+    updates.tidy_uploads(settings)  # at start-up: the leftover goes, the served file stays
+    assert _kept(settings) == [f"{first.document.sha256[:16]}/fund.txt"]
 
 
 def test_writers_wait_for_each_other_across_processes(setup, real_settings):

@@ -18,11 +18,19 @@ Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pd
 
 @router.post("", response_model=Changed)
 def upload(request: Request, settings: AppSettings, files: Files):
-    """Add documents (a file whose id is already indexed replaces that document); answers once they are served."""
+    """Add documents (a file whose id is already indexed replaces that document); answers once they are served.
+
+    All or nothing: a file that cannot be indexed (422), or a change that cannot be made (409),
+    leaves the served version and its files exactly as they were."""
     if len(files) > settings.max_upload_files:
         raise TooLarge(f"{len(files)} files in one request; the limit is {settings.max_upload_files}")
-    documents = [updates.save_upload(settings, f.filename or "upload", _read(f, settings)) for f in files]
-    return _apply(request, settings, add=documents)
+    staged: list[updates.Upload] = []
+    try:
+        for f in files:
+            staged.append(updates.stage_upload(settings, f.filename or "upload", _read(f, settings)))
+        return _apply(request, settings, uploads=staged)
+    finally:
+        updates.discard(staged)  # what no change kept
 
 
 @router.put("/{doc_id}", response_model=Changed)
@@ -31,8 +39,11 @@ def replace(doc_id: str, request: Request, settings: AppSettings, file: Annotate
     service = request.app.state.service
     if service is not None:
         service.document(doc_id)  # 404 for an unknown id
-    return _apply(request, settings, add=[updates.save_upload(settings, file.filename or "upload",
-                                                               _read(file, settings), doc_id=doc_id)])
+    staged = [updates.stage_upload(settings, file.filename or "upload", _read(file, settings), doc_id=doc_id)]
+    try:
+        return _apply(request, settings, uploads=staged)
+    finally:
+        updates.discard(staged)
 
 
 @router.delete("/{doc_id}", response_model=Changed)
