@@ -16,6 +16,7 @@ from qa.types import Result
 # Seconds; a question takes ~20 ms on the article and ~40 ms at 100,000 passages.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
 class Metrics:
@@ -40,7 +41,9 @@ class Metrics:
         r.register(_ServiceCollector(current_service))
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
+        # Every label takes few values whatever clients send: a made-up method is "other", a
+        # path no route matches is "unmatched" (api.middleware.route_label), a status is a status.
+        self.requests.labels(route, method if method in METHODS else "other", str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
     def result(self, result: Result) -> None:

@@ -8,6 +8,7 @@ are complete, so ``GuardedH11Protocol`` adds it to uvicorn's h11 protocol.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import json
@@ -48,11 +49,27 @@ def check_exposure(settings: Settings, public: bool) -> None:
                             "set QA_API_KEYS, or pass --public to serve it to anyone who can reach it")
 
 
-def _timeout_response(detail: str) -> bytes:
+def _raw_response(status: str, detail: str, extra: str = "") -> bytes:
+    """A whole JSON answer written to the socket by the protocol, before any ASGI code could run."""
     body = json.dumps({"detail": detail}).encode()
-    head = (f"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+    head = (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
     return head.encode() + body
+
+
+class Clients:
+    """Connections per client address, open and still sending headers: one event loop updates them."""
+
+    def __init__(self) -> None:
+        self.open: collections.Counter[str] = collections.Counter()
+        self.pending: collections.Counter[str] = collections.Counter()
+        self.refused = 0  # connections refused and closing: not counted against the server's limit
+
+    @staticmethod
+    def forget(counter: collections.Counter, address: str) -> None:
+        counter[address] -= 1
+        if counter[address] <= 0:
+            del counter[address]  # bounded by the connections open, not by every address ever seen
 
 
 async def _over_limit(scope, receive, send) -> None:
@@ -61,46 +78,78 @@ async def _over_limit(scope, receive, send) -> None:
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol plus a deadline for request headers and a JSON 503 over the connection limit.
+    """uvicorn's h11 protocol plus a deadline for request headers, a JSON 503 over the connection
+    limit, and a share per client address.
 
     The header clock starts when a connection opens, or when the first byte of the next
     request arrives on a kept-alive one, and stops when the headers are complete; a
-    connection still short of them at the deadline gets a 408 and is closed.
+    connection still short of them at the deadline gets a 408 and is closed.  One address may
+    hold ``max_connections_per_client`` connections, ``max_pending_per_client`` of them still
+    sending headers; past either its new connection gets a 503 at once and is closed, so
+    slow sockets from one address cannot fill the server's connection limit.
     """
 
     def __init__(self, config: Config, server_state, app_state, _loop=None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout_s = config.header_timeout_s
         self.max_connections = config.max_connections
+        self.clients: Clients = config.clients
+        self.per_client, self.pending_per_client = config.max_connections_per_client, config.max_pending_per_client
         self._asgi_app = self.app
         self._header_timer: asyncio.TimerHandle | None = None
+        self._address: str | None = None
+        self._refused = False
 
     def _between_requests(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
 
     def _arm(self) -> None:
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+        if self._address is not None:
+            self.clients.pending[self._address] += 1
+            if self.clients.pending[self._address] > self.pending_per_client:
+                self._refuse(f"{self.pending_per_client} connections from your address are already sending "
+                             "their request headers; finish or close one")
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+            if self._address is not None:
+                Clients.forget(self.clients.pending, self._address)
 
     def _headers_too_slow(self) -> None:
-        self._header_timer = None
+        self._disarm()
         if self._between_requests() and not self.transport.is_closing():
             log.debug("closing a connection whose request headers took over %g s", self.header_timeout_s)
-            self.transport.write(_timeout_response(f"request headers not received within {self.header_timeout_s:g} s"))
+            self.transport.write(_raw_response("408 Request Timeout",
+                                               f"request headers not received within {self.header_timeout_s:g} s"))
             self.transport.close()
+
+    def _refuse(self, detail: str) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(_raw_response("503 Service Unavailable", detail, "retry-after: 1\r\n"))
+            self.transport.close()
+            self._refused = True
+            self.clients.refused += 1
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self._address = peer[0] if isinstance(peer, tuple) and peer else None
+        if self._address is not None:
+            self.clients.open[self._address] += 1
         self._arm()
+        if self._address is not None and self.clients.open[self._address] > self.per_client:
+            self._refuse(f"{self.per_client} connections from your address are open already; reuse or close one")
 
     def data_received(self, data: bytes) -> None:
         if self._header_timer is None and self._between_requests():
             self._arm()
-        over = len(self.connections) > self.max_connections or len(self.tasks) >= self.max_connections
+        if self.transport.is_closing():  # refused: its bytes are not read
+            return
+        live = len(self.connections) - self.clients.refused  # a burst of refused sockets closes unread
+        over = live > self.max_connections or len(self.tasks) >= self.max_connections
         self.app = _over_limit if over else self._asgi_app  # read by the request that these bytes may complete
         super().data_received(data)
         if not self._between_requests():
@@ -108,6 +157,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._address is not None:
+            Clients.forget(self.clients.open, self._address)
+            self._address = None
+        if self._refused:
+            self.clients.refused -= 1
+            self._refused = False
         super().connection_lost(exc)
 
 
@@ -121,6 +176,9 @@ class Config(uvicorn.Config):
         super().__init__(app, **{**options, **overrides})
         self.header_timeout_s = settings.header_timeout_s
         self.max_connections = settings.max_connections
+        self.max_connections_per_client = settings.max_connections_per_client
+        self.max_pending_per_client = settings.max_pending_per_client
+        self.clients = Clients()  # shared by every connection of this server
 
 
 class Server(uvicorn.Server):

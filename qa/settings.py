@@ -48,6 +48,10 @@ class Settings:
     queue_deadline_s: float = 2.0  # a question that waits longer for the encoder is answered 503 (qa/batching.py)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # keys for the data endpoints (comma-separated)
     max_connections: int = 200  # beyond it a request gets 503 at once
+    # One address's share: slow clients from one address cannot fill the server (behind a reverse
+    # proxy every client has the proxy's address: raise both, and limit at the proxy).
+    max_connections_per_client: int = 32  # open connections from one address; more are refused at once
+    max_pending_per_client: int = 8  # of those, still sending their request headers
     header_timeout_s: float = 10.0  # from connecting (or the end of the last response) to the end of the headers
     body_timeout_s: float = 10.0  # from the end of the headers to the end of the body
     max_upload_bytes: int = 20 * 1024 * 1024  # one uploaded file (a 300-page PDF is ~5 MB)
@@ -120,6 +124,9 @@ def _check(s: Settings) -> None:
         raise bad("model", "must name a model")
     if s.max_connections < 1:
         raise bad("max_connections", "must be at least 1")
+    for name in ("max_connections_per_client", "max_pending_per_client"):
+        if getattr(s, name) < 1:
+            raise bad(name, "must be at least 1")
     for name in ("header_timeout_s", "body_timeout_s", "shutdown_timeout_s"):
         if not 0 < getattr(s, name) <= 3600:
             raise bad(name, "must be more than 0 and at most 3600 seconds")
