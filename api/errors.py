@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from qa.types import NotFound, Overloaded, QuestionError
-from qa.updates import DocumentError, UpdateError
+from qa.updates import DocumentError, DocumentTooLarge, UpdateError
 
 
 class NotReady(Exception):
@@ -31,7 +31,8 @@ class TooLarge(Exception):
 
 
 ERROR_STATUS = {QuestionError: 422, NotFound: 404, Unauthorized: 401, Forbidden: 403, ReloadFailed: 409,
-                NotReady: 503, TooLarge: 413, DocumentError: 422, UpdateError: 409}
+                NotReady: 503, TooLarge: 413, DocumentError: 422, DocumentTooLarge: 413,
+                UpdateError: 409}
 ERROR_HEADERS = {Unauthorized: {"WWW-Authenticate": "Bearer"}}
 JSON_ONLY = "the request body must be JSON, sent with content-type: application/json"
 

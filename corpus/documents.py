@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.formats import SUFFIXES, FormatError, extract, listing
+from corpus.formats import SUFFIXES, FormatError, Limits, TooBig, extract, listing
 
 DEFAULT_CORPUS = Path(__file__).parent / "data"
 
@@ -102,23 +102,29 @@ def doc_id_for(path: Path) -> str:
     return stem or "doc"
 
 
-def read_document(path: Path) -> Document:
+class DocumentTooLarge(CorpusError):
+    """A document that would cost more work than a limit (``corpus.formats.Limits``) allows."""
+
+
+def read_document(path: Path, limits: Limits = Limits()) -> Document:
     """Read one document in any supported format; a file that cannot be used is refused by name."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        got = extract(path, raw)
+        got = extract(path, raw, limits)
+    except TooBig as exc:
+        raise DocumentTooLarge(f"{path}: {exc}") from None
     except FormatError as exc:
         raise CorpusError(f"{path}: {exc}") from None
     return Document(doc_id_for(path), str(path), got.text, hashlib.sha256(raw).hexdigest(),
                     kind=got.kind, pages=got.pages, meta=tuple(sorted(got.meta.items())))
 
 
-def load_documents(paths: list[Path]) -> list[Document]:
+def load_documents(paths: list[Path], limits: Limits = Limits()) -> list[Document]:
     """Load every document under ``paths``; ids must be unique."""
-    docs = [read_document(p) for p in discover(paths)]
+    docs = [read_document(p, limits) for p in discover(paths)]
     seen: dict[str, str] = {}
     for doc in docs:
         if doc.doc_id in seen:

@@ -49,7 +49,7 @@ def cmd_build(args: argparse.Namespace) -> None:
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or list(settings.corpus)
-    documents = load_documents(paths)  # fails before anything is touched
+    documents = load_documents(paths, settings.read_limits)  # fails before anything is touched
     started = time.perf_counter()
     m = build(documents, settings, progress=not args.quiet)
     c, pc = m.counts, m.passage_chars
@@ -73,7 +73,8 @@ def cmd_add(args: argparse.Namespace) -> None:
     from qa.updates import apply
 
     settings = _settings(args)
-    _report(apply(settings, add=load_documents([Path(p) for p in args.paths]), progress=not args.quiet))
+    _report(apply(settings, add=load_documents([Path(p) for p in args.paths], settings.read_limits),
+                  progress=not args.quiet))
 
 
 def cmd_remove(args: argparse.Namespace) -> None:

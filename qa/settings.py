@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from corpus.documents import DEFAULT_CORPUS
+from corpus.formats import Limits
 from corpus.passages import SplitSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,10 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024  # one uploaded file (a 300-page PDF is ~5 MB)
     max_upload_files: int = 20  # files in one upload request
     max_upload_request_bytes: int = 50 * 1024 * 1024  # one upload request, all files together
+    max_document_chars: int = 2_000_000  # text of one document (any format); more is refused (413)
+    max_pdf_pages: int = 2_000  # pages of one PDF
+    max_docx_paragraphs: int = 100_000  # paragraphs of one Word document
+    max_extract_seconds: float = 60.0  # to read one file's text
     watch_s: float = 2.0  # how often the server looks for a new index version; 0: only on reload
     shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may take to finish
     backend: str = "faiss"  # where vectors and the lexical index live: faiss (in process) | milvus
@@ -68,6 +73,11 @@ class Settings:
 
     def __post_init__(self) -> None:
         _check(self)
+
+    @property
+    def read_limits(self) -> Limits:
+        """How much one document may cost to read (corpus.formats.Limits)."""
+        return Limits(self.max_document_chars, self.max_pdf_pages, self.max_docx_paragraphs, self.max_extract_seconds)
 
     @property
     def split(self) -> SplitSettings:
@@ -124,10 +134,11 @@ def _check(s: Settings) -> None:
         raise bad("model", "must name a model")
     if s.max_connections < 1:
         raise bad("max_connections", "must be at least 1")
-    for name in ("max_connections_per_client", "max_pending_per_client"):
+    for name in ("max_connections_per_client", "max_pending_per_client", "max_document_chars", "max_pdf_pages",
+                 "max_docx_paragraphs"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
-    for name in ("header_timeout_s", "body_timeout_s", "shutdown_timeout_s"):
+    for name in ("header_timeout_s", "body_timeout_s", "shutdown_timeout_s", "max_extract_seconds"):
         if not 0 < getattr(s, name) <= 3600:
             raise bad(name, "must be more than 0 and at most 3600 seconds")
     try:

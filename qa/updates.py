@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from corpus.documents import SUFFIXES, CorpusError, Document, doc_id_for, load_documents, read_document
+from corpus.documents import (SUFFIXES, CorpusError, Document, DocumentTooLarge, doc_id_for, load_documents,
+                              read_document)
 from corpus.formats import listing
 from index import lock, store
 from index.build import build_index, update_index
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # The errors a change can raise, under the names the layers above use for them:
 DocumentError = CorpusError  # a file that cannot be indexed; the message names it and says why
+# DocumentTooLarge (a DocumentError): a file past a limit on the work it may cost (corpus.formats.Limits)
 UpdateError = store.IndexStoreError  # the index cannot take the change (unknown id, left empty, busy)
 
 
@@ -125,7 +127,7 @@ def sync(settings: Settings, folder: Path, encoder=None, progress: bool = False)
 
     Documents that came from elsewhere (another folder, an upload) are left alone.
     """
-    documents = load_documents([folder])  # fails before anything is touched
+    documents = load_documents([folder], settings.read_limits)  # fails before anything is touched
     root = folder.resolve()
     present = {d.doc_id for d in documents}
     indexed = store.read_manifest(settings.index_dir).documents if (settings.index_dir / "manifest.json").exists() else ()
@@ -176,10 +178,10 @@ def stage_upload(settings: Settings, filename: str, data: bytes, doc_id: str | N
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        document = read_document(staged)  # extracted once: a large PDF takes seconds
+        document = read_document(staged, settings.read_limits)  # extracted once: a large PDF takes seconds
     except CorpusError as exc:
         staged.unlink(missing_ok=True)
-        raise CorpusError(str(exc).replace(tmp, _shown(name))) from None
+        raise type(exc)(str(exc).replace(tmp, _shown(name))) from None
     except BaseException:
         staged.unlink(missing_ok=True)
         raise

@@ -10,6 +10,7 @@ from corpus.documents import load_documents
 from qa import updates
 
 from .conftest import BACKENDS, lite_released, milvus_variant, serving
+from .test_formats import docx_of_empty_paragraphs
 
 
 TOKEN = "s3cret-token"
@@ -89,6 +90,9 @@ def test_bad_files_change_nothing(server):
         (_files(("a.md", FUND), ("b.md", FUND), ("c.md", FUND), ("d.md", FUND)), 413, "4 files in one request; the limit is 3"),
         (_files(("big.md", "社" * 2000)), 413, "big.md: over"),
         (_files(("a.md", "甲" * 1300), ("b.md", "乙" * 1300), ("c.md", "丙" * 1300)), 413, "request body over"),
+        # 350,000 empty paragraphs in 4 KB: refused before python-docx spends half a minute on them
+        (_files(("bomb.docx", docx_of_empty_paragraphs(349_525))), 413,
+         "bomb.docx: over 100,000 paragraphs; the limit is 100,000 (QA_MAX_DOCX_PARAGRAPHS)"),
     ]
     for files, status, message in cases:
         r = client.post("/documents", files=files, headers=AUTH)

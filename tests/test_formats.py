@@ -16,8 +16,8 @@ import pypdfium2 as pdfium
 import pytest
 from hypothesis import given, strategies as st
 
-from corpus.documents import CorpusError, load_documents, read_document
-from corpus.formats import SUFFIXES, Extracted, extract
+from corpus.documents import CorpusError, DocumentTooLarge, load_documents, read_document
+from corpus.formats import SUFFIXES, Extracted, Limits, extract
 from corpus.pages import pages_of
 from corpus.passages import SplitSettings, make_passages, parse_document
 from corpus.text import squash
@@ -385,3 +385,62 @@ def test_the_labelled_set_on_the_pdf_matches_the_markdown(tmp_path, real_setting
             assert _body(squash(part)) in raw[n - 1], (question.question, n)
     print(f"{answered} answers, {spanning} across a page break, each found on its cited pages")
     assert answered >= 130
+
+
+# ---------------------------------------------------------------- work bounded per file (issue #21)
+
+def docx_of_empty_paragraphs(n: int) -> bytes:
+    """A Word document of ``n`` empty paragraphs: 350,000 of them pack into about 4 KB."""
+    import io
+    import zipfile
+
+    main = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+        'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/'
+        'document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+        "</Types>",
+        "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+        'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
+        '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
+        "word/document.xml": f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{main}"><w:body>'
+        + "<w:p/>" * n + "</w:body></w:document>",
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
+        for name, text in parts.items():
+            package.writestr(name, text)
+    return out.getvalue()
+
+
+def _pdf_of_pages(n: int) -> bytes:
+    import io
+
+    pdf, out = pdfium.PdfDocument.new(), io.BytesIO()
+    for _ in range(n):
+        pdf.new_page(200, 200)
+    pdf.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("name", "content", "limits", "message"), [
+    ("bomb.docx", docx_of_empty_paragraphs(349_525), Limits(), "over 100,000 paragraphs; the limit is 100,000 (QA_MAX_DOCX_PARAGRAPHS)"),
+    ("long.txt", "社" * 1001, Limits(chars=1000), "1,001 characters of text; the limit is 1,000 (QA_MAX_DOCUMENT_CHARS)"),
+    ("huge.txt", b"a" * 4001, Limits(chars=1000), "4,001 bytes is more than 1,000 characters"),
+    ("long.html", f"<p>{'社' * 1001}</p>", Limits(chars=1000), "the limit is 1,000 (QA_MAX_DOCUMENT_CHARS)"),
+    ("pages.pdf", _pdf_of_pages(4), Limits(pages=3), "4 pages; the limit is 3 (QA_MAX_PDF_PAGES)"),
+    ("slow.pdf", PDF.read_bytes(), Limits(seconds=0), "took over 0 s; the limit is QA_MAX_EXTRACT_SECONDS"),
+    ("slow.docx", DOCX.read_bytes(), Limits(seconds=0), "took over 0 s; the limit is QA_MAX_EXTRACT_SECONDS"),
+])
+def test_a_file_past_a_work_limit_is_refused_by_name_and_limit(tmp_path, name, content, limits, message):
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    with pytest.raises(DocumentTooLarge) as caught:
+        read_document(path, limits)
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+
+
+def test_limits_leave_ordinary_files_alone():
+    for path in (PDF, DOCX, HTML, ARTICLE):
+        assert read_document(path, Limits(chars=20_000, pages=10, paragraphs=500, seconds=30)).text

@@ -17,7 +17,7 @@ from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from corpus.formats import Extracted, FormatError, mismatch, sniff
+from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
 
 _UNPACKED_MAX = 512 * 1024 * 1024  # a zip that would unpack to more is refused, not read
 _STYLE_LEVEL = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
@@ -28,12 +28,19 @@ _META = ("title", "author", "subject", "keywords")
 _RUNS = ".//w:r[not(ancestor::w:del) and not(ancestor::w:moveFrom) and not(ancestor::w:txbxContent)]"
 
 
-def extract(raw: bytes, kind: str) -> Extracted:
+def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
     _check_package(raw)
+    _count_paragraphs(raw, limits.paragraphs)
+    clock = limits.clock()
     try:
         document = docx.Document(io.BytesIO(raw))
-        blocks = [_block(item) for item in _items(document.element.body, document._body)]
+        blocks = []
+        for item in _items(document.element.body, document._body):
+            blocks.append(_block(item))
+            clock.check()
         meta = _meta(document.core_properties)
+    except TooBig:
+        raise
     except Exception as exc:  # python-docx raises what lxml and zipfile raise, of many kinds
         raise FormatError(f"damaged Word document: {type(exc).__name__}: {exc}") from None
     text = "\n\n".join(b for b in blocks if b)
@@ -58,6 +65,22 @@ def _check_package(raw: bytes) -> None:
         raise FormatError("the extension says Word (.docx) but the content is not: a zip without word/document.xml")
     if sum(i.file_size for i in infos) > _UNPACKED_MAX:
         raise FormatError("the .docx would unpack to more than 512 MB; refused")
+
+
+_PARAGRAPH_TAGS = (b"<w:p>", b"<w:p ", b"<w:p/>")
+
+
+def _count_paragraphs(raw: bytes, limit: int) -> None:
+    """Refuse a document of more than ``limit`` paragraphs before python-docx parses it (80 µs a
+    paragraph there): the body's XML is streamed and its paragraph tags counted, stopping at the limit."""
+    found, tail = 0, b""
+    with zipfile.ZipFile(io.BytesIO(raw)) as package, package.open("word/document.xml") as body:
+        while chunk := body.read(1 << 20):
+            window = tail + chunk
+            found += sum(window.count(tag) for tag in _PARAGRAPH_TAGS) - sum(tail.count(tag) for tag in _PARAGRAPH_TAGS)
+            if found > limit:
+                raise TooBig(f"over {limit:,} paragraphs; the limit is {limit:,} (QA_MAX_DOCX_PARAGRAPHS)")
+            tail = window[-5:]
 
 
 def _items(element, parent):

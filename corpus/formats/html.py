@@ -14,7 +14,7 @@ import re
 import lxml.etree
 import lxml.html
 
-from corpus.formats import BINARY, Extracted, FormatError, mismatch, sniff
+from corpus.formats import BINARY, Extracted, FormatError, Limits, mismatch, sniff
 
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -30,8 +30,8 @@ _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 
-def extract(raw: bytes, kind: str) -> Extracted:
-    markup = decode(raw)
+def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
+    markup = decode(raw)  # lxml reads the 20 MiB an upload may be in about a second; the text is checked after
     try:
         root = lxml.html.document_fromstring(markup)
     except (lxml.etree.ParserError, ValueError) as exc:

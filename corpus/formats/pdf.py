@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from corpus.formats import Extracted, FormatError, mismatch, sniff
+from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
 from corpus.text import SECTION_RE, SUBSECTION_RE, ends_sentence, inside_word, is_cjk
 
 _LOCK = threading.Lock()  # PDFium is not thread-safe
@@ -49,17 +49,26 @@ class Line:
     size: float  # median character-box height (half-unit steps): the font size, whatever the text matrix did
 
 
-def extract(raw: bytes, kind: str) -> Extracted:
+def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
     if b"%PDF-" not in raw[:1024]:  # where PDF readers look for the header
         raise mismatch("pdf", sniff(raw))
+    clock = limits.clock()
     with _LOCK:
         pdf = _open(raw)
-        try:
-            meta = _meta(pdf)
-            pages = [_lines(pdf, i) for i in range(len(pdf))]
-        except pdfium.PdfiumError as exc:
-            raise FormatError(f"damaged PDF: {exc}") from None
-        finally:
+    try:
+        with _LOCK:
+            count, meta = len(pdf), _meta(pdf)
+        if count > limits.pages:
+            raise TooBig(f"{count:,} pages; the limit is {limits.pages:,} (QA_MAX_PDF_PAGES)")
+        pages = []
+        for i in range(count):  # the lock is taken a page at a time: another upload's PDF is read between
+            with _LOCK:
+                pages.append(_lines(pdf, i))
+            clock.check()
+    except pdfium.PdfiumError as exc:
+        raise FormatError(f"damaged PDF: {exc}") from None
+    finally:
+        with _LOCK:
             pdf.close()
     if not any(line.text.strip() for page in pages for line in page):
         raise FormatError("no text layer; OCR is not supported (a scanned document?)")

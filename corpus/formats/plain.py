@@ -1,7 +1,7 @@
 """Markdown and plain text: strict UTF-8, stored as it is."""
 from __future__ import annotations
 
-from corpus.formats import BINARY, CONTENT, Extracted, FormatError, sniff
+from corpus.formats import BINARY, CONTENT, Extracted, FormatError, Limits, TooBig, sniff
 
 
 def decode(raw: bytes) -> str:
@@ -22,5 +22,8 @@ def decode(raw: bytes) -> str:
     return text
 
 
-def extract(raw: bytes, kind: str) -> Extracted:
-    return Extracted(decode(raw), kind)
+def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
+    if len(raw) > 4 * limits.chars:  # UTF-8 spends at most 4 bytes a character: over it before decoding
+        raise TooBig(f"{len(raw):,} bytes is more than {limits.chars:,} characters of text can be; "
+                     "the limit is QA_MAX_DOCUMENT_CHARS")
+    return Extracted(limits.check_chars(decode(raw)), kind)
