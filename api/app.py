@@ -13,9 +13,9 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import docs, errors
-from api.deps import require_api_key
+from api.deps import admin_refusal, require_api_key
 from api.metrics import Metrics
-from api.middleware import BodyLimit, RequestContext, SecurityHeaders, Timing
+from api.middleware import Admission, BodyLimit, RequestContext, SecurityHeaders, Timing
 from api.reload import Reloader, Watcher
 from api.routes import corpus, documents, ops, qa
 from qa import updates
@@ -74,10 +74,12 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # The last added runs first: security headers → request id and crash answers → timing → CORS → body limit.
+    # The last added runs first: security headers → request id and crash answers → timing → CORS → admission
+    # (a change to the documents judged on its headers) → body limit.
     # Path prefix → body limit: uploads get their own, larger one.
     limits = {"/documents": settings.max_upload_request_bytes}
     app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=limits, timeout_s=settings.body_timeout_s)
+    app.add_middleware(Admission, refusal=lambda authorization: admin_refusal(settings, authorization))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],

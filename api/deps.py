@@ -52,12 +52,20 @@ def bearer(authorization: str | None) -> str | None:
     return credentials if scheme.lower() == "bearer" and credentials else None
 
 
+def admin_refusal(settings: Settings, authorization: str | None) -> str | None:
+    """Why a request with this Authorization header may not use the admin endpoints (None: it may)."""
+    if not settings.admin_token:
+        return "admin endpoints are disabled; set QA_ADMIN_TOKEN to enable them"
+    if not _matches(bearer(authorization), settings.admin_token):
+        return "missing or wrong admin token (Authorization: Bearer <QA_ADMIN_TOKEN>)"
+    return None
+
+
 def require_admin(settings: AppSettings, authorization: Annotated[str | None, Header()] = None) -> None:
     """Only ``Authorization: Bearer <QA_ADMIN_TOKEN>``; a bare token or another scheme is refused."""
-    if not settings.admin_token:
-        raise Forbidden("admin endpoints are disabled; set QA_ADMIN_TOKEN to enable them")
-    if not _matches(bearer(authorization), settings.admin_token):
-        raise Forbidden("missing or wrong admin token (Authorization: Bearer <QA_ADMIN_TOKEN>)")
+    why = admin_refusal(settings, authorization)
+    if why:
+        raise Forbidden(why)
 
 
 def require_api_key(settings: AppSettings, token: Annotated[Credentials, Depends(API_BEARER)],

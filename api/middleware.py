@@ -153,6 +153,28 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class Admission:
+    """Judges a change to the documents on its headers, before a byte of its body is read or
+    spooled: the admin token (``refusal`` says why not, as ``api.deps.admin_refusal``), and for
+    an upload a multipart body.  FastAPI reads a form before it runs a route's dependencies, so
+    without this an unauthenticated 45 MB upload was spooled to disk before its 403."""
+
+    def __init__(self, app: ASGIApp, refusal: Callable[[str | None], str | None], prefix: str = "/documents") -> None:
+        self.app, self.refusal, self.prefix = app, refusal, prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if (path == self.prefix or path.startswith(self.prefix + "/")) and scope["method"] in ("POST", "PUT", "DELETE"):
+            why = self.refusal(_header(scope, b"authorization"))
+            if why:
+                return await send_json(send, 403, why, [CLOSE])
+            kind = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            if scope["method"] != "DELETE" and kind != "multipart/form-data":
+                return await send_json(send, 415, "send the files as multipart/form-data "
+                                                  f"(content-type is {kind or 'missing'})", [CLOSE])
+        await self.app(scope, receive, send)
+
+
 class BodyLimit:
     """Refuses a body over its path's limit (413) or slower than ``timeout_s`` (408), whatever the framing.
 

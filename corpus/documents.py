@@ -96,10 +96,15 @@ def _folder(root: Path) -> list[Path]:
     return sorted(files)
 
 
+ID_MAX_BYTES = 200  # an id is a file name too (<id>.docx): file systems allow 255 bytes
+
+
 def doc_id_for(path: Path) -> str:
-    """A URL-safe id from the file name: letters, digits, CJK, '-' and '_'."""
+    """A URL-safe id from the file name: letters, digits, CJK, '-' and '_', at most 200 bytes of UTF-8."""
     stem = re.sub(r"[^\w\-]+", "-", path.stem, flags=re.UNICODE).strip("-")
-    return stem or "doc"
+    while len(stem.encode()) > ID_MAX_BYTES:
+        stem = stem[:-1]
+    return stem.strip("-") or "doc"
 
 
 class DocumentTooLarge(CorpusError):

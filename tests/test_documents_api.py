@@ -157,3 +157,33 @@ def test_a_refused_upload_leaves_the_served_version_and_its_files(server):
         assert str(settings.documents_dir) not in r.json()["detail"]  # no server path in a message
     assert _kept(settings) == kept == ["other.md"]  # other.md's file is still there, nothing staged is left
     _still_served(client, settings, build_id, ["care", "other"])
+
+
+def test_a_change_is_judged_on_its_headers_before_its_body_is_read(server):
+    """No token: 403 at once, though the body it announces (within the size limit) never comes;
+    before, the body was waited for and spooled, and the answer was a 408 after the body deadline."""
+    import socket
+
+    from .test_security import read_response
+
+    client, settings = server
+    host, port = client.base_url.host, client.base_url.port
+    for auth, expected, message in (("", 403, "admin token"), (f"Authorization: Bearer {TOKEN}\r\n", 415, "multipart")):
+        head = (f"POST /documents HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: "
+                f"{'multipart/form-data; boundary=b' if not auth else 'application/json'}\r\n"
+                f"Content-Length: {9000 if not auth else 2}\r\n\r\n").encode()
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(head)
+            status, _, body, closed = read_response(sock)  # within 5 s, with no body sent
+        assert status == expected and message in body.decode(), body
+    assert _kept(settings) == []
+
+
+def test_a_very_long_file_name_is_kept_under_a_shortened_id(server):
+    client, settings = server
+    name = "长" * 90 + ".md"  # 270 bytes of UTF-8: more than a file name may have
+    r = client.post("/documents", files=_files((name, FUND)), headers=AUTH)
+    assert r.status_code == 200, r.text
+    (doc_id,) = r.json()["added"]
+    assert doc_id == "长" * 66 and len(doc_id.encode()) <= 200
+    assert client.get(f"/documents/{doc_id}").status_code == 200
