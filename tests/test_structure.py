@@ -229,3 +229,16 @@ def test_a_manuals_numbered_steps_stay_with_their_lead_in():
     for q in passages[1:]:
         if q.text[0].isdigit():
             assert q.context == "首次使用前请先连接网络，操作步骤如下："
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["是。", "好！", "对；", "嗯", "一二三四五。", "\n\n", "（一）甲；", "第一条 乙。\n\n"]),
+                min_size=1, max_size=200))
+def test_the_sentence_store_grows_at_most_one_vector_per_four_characters(pieces):
+    """Every sentence costs one vector whatever its length: short ones join a neighbour, so a text
+    of "是。好！" cannot cost a vector every two characters (issue #21)."""
+    text = "# 标题\n\n" + "".join(pieces) + "结束。\n"
+    pdoc = parse_document(_doc(text))
+    passages = make_passages(pdoc, SplitSettings())
+    sentences = {q.original_span(s, e) for q in passages for s, e in q.sentences}  # an overlap counts once
+    assert len(sentences) <= len(pdoc.parsed.clean) / 4 + len(pdoc.parsed.segments)
