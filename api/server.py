@@ -99,6 +99,7 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer: asyncio.TimerHandle | None = None
         self._address: str | None = None
         self._refused = False
+        self._header_bytes = 0  # of the request whose headers are arriving
 
     def _between_requests(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
@@ -144,8 +145,16 @@ class GuardedH11Protocol(H11Protocol):
             self._refuse(f"{self.per_client} connections from your address are open already; reuse or close one")
 
     def data_received(self, data: bytes) -> None:
-        if self._header_timer is None and self._between_requests():
-            self._arm()
+        if self._between_requests():
+            if self._header_timer is None:
+                self._arm()
+            # h11 bounds only headers that arrive in pieces; 100 KB sent at once passed (issue #21)
+            end = data.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else end + 4
+            if self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+                self.transport.write(_raw_response("431 Request Header Fields Too Large",
+                                                   f"request line and headers over {MAX_HEADER_BYTES // 1024} KiB"))
+                self.transport.close()
         if self.transport.is_closing():  # refused: its bytes are not read
             return
         live = len(self.connections) - self.clients.refused  # a burst of refused sockets closes unread
@@ -154,6 +163,7 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
         if not self._between_requests():
             self._disarm()
+            self._header_bytes = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -140,3 +140,18 @@ def test_made_up_methods_do_not_grow_the_metrics(guarded):
     assert len(after) <= size * 1.01, (size, len(after))
     assert _rss_kb() <= rss * 1.01, (rss, _rss_kb())
     assert b'method="other"' in after and b'method="XQ' not in after
+
+
+@pytest.mark.parametrize("size", [20_000, 100_000])
+def test_headers_over_16_kib_are_refused_however_they_arrive(guarded, size):
+    """h11 bounds only headers that arrive in pieces: sent in one write, 100 KB used to pass."""
+    with socket.create_connection(("127.0.0.1", guarded), timeout=20) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
+        status, _, body, closed = read_response(sock)
+    assert status == 431 and b"16 KiB" in body and closed
+
+
+def test_headers_under_16_kib_pass(guarded):
+    with socket.create_connection(("127.0.0.1", guarded), timeout=20) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n")
+        assert read_response(sock)[0] == 200
