@@ -149,7 +149,7 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
 
 def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True,
         scale: tuple[int, ...] = (), data_dir: Path | None = None, backends: tuple[str, ...] = (),
-        scale_only: bool = False) -> dict:
+        scale_only: bool = False, abuse: bool = False) -> dict:
     """Every figure of `qa bench`; ``scale`` sizes are timed on each of ``backends`` (default: the configured one)."""
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if scale:
@@ -164,6 +164,10 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
         return report
     report.update(bench_in_process(settings, rounds))
     report.update(bench_http(settings, rounds, load))
+    if abuse:
+        from eval.abuse import bench_abuse
+
+        report["abuse"] = bench_abuse(settings, rounds)
     if build:
         from eval.bench_update import bench_update
         from qa.settings import ROOT
@@ -220,6 +224,10 @@ def table(r: dict) -> str:
                      f"into {u['base_passages']}"))
     if "scale" in r:
         rows += scale_rows(r["scale"])
+    if "abuse" in r:
+        from eval.abuse import abuse_rows
+
+        rows += abuse_rows(r["abuse"])
     if "load" in r:
         ld = r["load"]
         rows.append(("load: 8 clients", f"{ld['requests']} requests, p50 {ld['p50']}  p99 {ld['p99']}",

@@ -195,7 +195,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise CLIError("--scale-only needs --scale N")
     report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
                  scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
-                 scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None)
+                 scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None,
+                 abuse=args.abuse)
     print(table(report))
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +266,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=3, help="passes over the fixed question set")
     bench.add_argument("--load", type=int, nargs="?", const=10_000, help="also send N requests (default 10,000) from 8 clients")
     bench.add_argument("--no-build", action="store_true", help="skip the build measurement")
+    bench.add_argument("--abuse", action="store_true",
+                       help="also send costly uploads (a Word bomb, a 19 MB text) while a client asks")
     bench.add_argument("--scale", type=int, nargs="+", metavar="N",
                        help="also time queries over N passages of real text from ../shared/data (built once, cached)")
     bench.add_argument("--backend", nargs="+", choices=("faiss", "milvus"),

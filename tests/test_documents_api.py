@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from corpus.documents import load_documents
+from eval.abuse import docx_of_empty_paragraphs
 from qa import updates
 
 from .conftest import BACKENDS, lite_released, milvus_variant, serving
-from .test_formats import docx_of_empty_paragraphs
 
 
 TOKEN = "s3cret-token"

@@ -18,6 +18,7 @@ from hypothesis import given, strategies as st
 
 from corpus.documents import CorpusError, DocumentTooLarge, load_documents, read_document
 from corpus.formats import SUFFIXES, Extracted, Limits, extract
+from eval.abuse import docx_of_empty_paragraphs
 from corpus.pages import pages_of
 from corpus.passages import SplitSettings, make_passages, parse_document
 from corpus.text import squash
@@ -388,31 +389,6 @@ def test_the_labelled_set_on_the_pdf_matches_the_markdown(tmp_path, real_setting
 
 
 # ---------------------------------------------------------------- work bounded per file (issue #21)
-
-def docx_of_empty_paragraphs(n: int) -> bytes:
-    """A Word document of ``n`` empty paragraphs: 350,000 of them pack into about 4 KB."""
-    import io
-    import zipfile
-
-    main = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-    parts = {
-        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
-        'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/'
-        'document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
-        "</Types>",
-        "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
-        'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
-        '2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
-        "word/document.xml": f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{main}"><w:body>'
-        + "<w:p/>" * n + "</w:body></w:document>",
-    }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
-        for name, text in parts.items():
-            package.writestr(name, text)
-    return out.getvalue()
-
 
 def _pdf_of_pages(n: int) -> bytes:
     import io
