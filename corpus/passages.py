@@ -81,6 +81,7 @@ _ITEM_RE = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|\d+[
 
 
 def leads_in(sentence: str) -> bool:
+    """A sentence that announces what follows: "…应当遵守下列程序："."""
     return sentence.rstrip().endswith(("：", ":"))
 
 

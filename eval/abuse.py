@@ -17,8 +17,8 @@ from eval.serving import rss_mb, start_server, stop_server
 from eval.timing import summary
 from qa.settings import Settings
 
-_MAIN = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-_PARTS = {
+WORD_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+WORD_PACKAGE = {
     "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
     'package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
     'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/'
@@ -32,10 +32,10 @@ _PARTS = {
 
 def docx_of_empty_paragraphs(n: int) -> bytes:
     """A Word document of ``n`` empty paragraphs: 350,000 of them pack into about 4 KB."""
-    body = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{_MAIN}"><w:body>' + "<w:p/>" * n
+    body = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{WORD_NS}"><w:body>' + "<w:p/>" * n
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
-        for name, text in {**_PARTS, "word/document.xml": body + "</w:body></w:document>"}.items():
+        for name, text in {**WORD_PACKAGE, "word/document.xml": body + "</w:body></w:document>"}.items():
             package.writestr(name, text)
     return out.getvalue()
 

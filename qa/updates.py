@@ -97,7 +97,7 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
                     message = str(exc)
                     for u in uploads:
                         message = message.replace(u.document.path, _shown(u.name))
-                    raise CorpusError(message) from None
+                    raise type(exc)(message) from None
                 raise
             _tidy(settings, manifest, previous)
     finally:
@@ -110,10 +110,9 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
 
 
 def _one_file_per_id(add: list[Document], uploads: list[Upload]) -> None:
-    names = {u.document.doc_id: [] for u in uploads}
-    for u in uploads:
-        names[u.document.doc_id].append(u.name)
-    for doc_id, named in names.items():
+    """Refuse a change that names one id twice (two uploaded files called note.md), before anything is touched."""
+    for doc_id in {u.document.doc_id for u in uploads}:
+        named = [u.name for u in uploads if u.document.doc_id == doc_id]
         if len(named) > 1:
             raise CorpusError(f"{' and '.join(named)} would both be document '{doc_id}'; upload them apart, or rename one")
     ids = [d.doc_id for d in add]

@@ -420,3 +420,23 @@ def test_a_file_past_a_work_limit_is_refused_by_name_and_limit(tmp_path, name, c
 def test_limits_leave_ordinary_files_alone():
     for path in (PDF, DOCX, HTML, ARTICLE):
         assert read_document(path, Limits(chars=20_000, pages=10, paragraphs=500, seconds=30)).text
+
+
+def test_an_external_entity_in_a_word_file_is_neither_fetched_nor_the_end_of_its_text(tmp_path):
+    """A DOCX whose run holds &xxe; (an external entity naming /etc/passwd): the entity is never
+    resolved, and the run's text after it is kept (it was dropped, issue #21)."""
+    import io
+    import zipfile
+
+    from eval.abuse import WORD_NS, WORD_PACKAGE
+
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE w:document [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+            f'<w:document xmlns:w="{WORD_NS}"><w:body><w:p><w:r><w:t>前面的文字&xxe;后面的文字。</w:t></w:r></w:p>'
+            "</w:body></w:document>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as package:
+        for name, text in {**WORD_PACKAGE, "word/document.xml": body}.items():
+            package.writestr(name, text)
+    (tmp_path / "xxe.docx").write_bytes(out.getvalue())
+    text = read_document(tmp_path / "xxe.docx").text
+    assert text == "前面的文字后面的文字。\n" and "root:" not in text

@@ -95,6 +95,11 @@ def _items(element, parent):
 
 
 def _text(paragraph) -> str:
+    for t in paragraph._p.iter(qn("w:t")):
+        if len(t):  # an entity reference, never resolved nor fetched (no XXE): keep the text on both sides of it
+            t.text = (t.text or "") + "".join(child.tail or "" for child in t)
+            for child in list(t):
+                t.remove(child)
     return "".join(run.text for run in paragraph._p.xpath(_RUNS))
 
 
