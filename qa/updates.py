@@ -7,6 +7,7 @@ server never interleave.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -167,7 +168,10 @@ def stage_upload(settings: Settings, filename: str, data: bytes, doc_id: str | N
     suffix = supported_suffix(name)
     if suffix is None:
         raise CorpusError(f"{_shown(name)}: unsupported file type (use {listing()})")
-    doc_id = doc_id or doc_id_for(Path(name))
+    if doc_id is None:
+        doc_id = doc_id_for(Path(name))
+        if not re.search(r"\w", Path(name).stem):  # 😀.md, -.md, ...md: no name to go by, so the content's
+            doc_id = f"doc-{hashlib.sha256(data).hexdigest()[:12]}"
     staging = settings.documents_dir / STAGING / str(os.getpid())  # a process's own: see tidy_uploads
     staging.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=staging, suffix=suffix)

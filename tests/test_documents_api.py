@@ -187,3 +187,11 @@ def test_a_very_long_file_name_is_kept_under_a_shortened_id(server):
     (doc_id,) = r.json()["added"]
     assert doc_id == "长" * 66 and len(doc_id.encode()) <= 200
     assert client.get(f"/documents/{doc_id}").status_code == 200
+
+
+def test_files_without_a_usable_name_do_not_replace_each_other(server):
+    client, _ = server
+    r = client.post("/documents", files=_files(("😀.md", FUND), ("-.md", CLINIC)), headers=AUTH)
+    assert r.status_code == 200, r.text
+    added = r.json()["added"]
+    assert len(added) == 2 and all(a.startswith("doc-") for a in added) and r.json()["documents"] == 3
