@@ -162,9 +162,17 @@ class Admission:
     def __init__(self, app: ASGIApp, refusal: Callable[[str | None], str | None], prefix: str = "/documents") -> None:
         self.app, self.refusal, self.prefix = app, refusal, prefix
 
+    def _changes(self, scope: Scope) -> bool:
+        """POST /documents, PUT or DELETE /documents/{doc_id}: the routes that change documents (any
+        other method or path goes on to its 404 or 405)."""
+        path, method = scope.get("path", ""), scope.get("method")
+        if method == "POST":
+            return path == self.prefix
+        one = path.startswith(self.prefix + "/") and "/" not in path[len(self.prefix) + 1:] and path != self.prefix + "/"
+        return method in ("PUT", "DELETE") and one
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if (path == self.prefix or path.startswith(self.prefix + "/")) and scope["method"] in ("POST", "PUT", "DELETE"):
+        if scope["type"] == "http" and self._changes(scope):
             why = self.refusal(_header(scope, b"authorization"))
             if why:
                 return await send_json(send, 403, why, [CLOSE])
