@@ -115,7 +115,7 @@ def _heading_level(block: _Block, kind: str, after: _Block | None) -> int:
             return _DIVISION_LEVEL[division.group(1)]
         if _ARTICLE_RE.match(words):
             return 0  # "## 第一条 …" is an article written as a heading: a unit, never a level
-        return len(text) - len(text.lstrip("#")) and 2  # other Markdown headings rank with chapters
+        return 2 if text.startswith("#") else 0  # other Markdown headings rank with chapters
     if text.startswith("#"):
         return 1
     wrapped = text.startswith(("**", "__")) and text.endswith(("**", "__"))
