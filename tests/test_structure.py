@@ -173,7 +173,6 @@ def test_length_profile_tells_whole_short_sections_from_fragments():
     profile = length_profile(_passages(LAW), 40)
     assert profile["fragments"] == 0
     assert profile["short"] >= 2  # 第一条 and 第二条 are short articles, each a whole section
-    assert profile["min"] <= profile["median"] <= profile["max"]
 
 
 @pytest.fixture(scope="module")
