@@ -11,7 +11,7 @@ def pages_of(pages: tuple[int, ...], start: int, end: int) -> tuple[int, ...]:
     text); a page without text covers nothing.  An unpaged document (``pages == ()``) or
     an empty span touches no page.
     """
-    if not pages or end <= start:
+    if not pages or end <= start or end <= pages[0]:  # nothing, or all before the text's first page
         return ()
     first = max(bisect_right(pages, start) - 1, 0)
     last = max(bisect_right(pages, end - 1) - 1, 0)
