@@ -38,7 +38,6 @@ _ANSWER_RE = re.compile(r"^(?:答|A|a)\s*\d*\s*[：:．.、]")
 # Enough of one kind to call a document a law or a FAQ: a report may cite one 第三条 or
 # ask one rhetorical 问, never several at the start of its paragraphs.
 _GENRE_EVIDENCE = 3
-GENRES = ("report", "law", "faq")
 
 
 @dataclass(frozen=True)

@@ -283,7 +283,7 @@ def corpus_service(folder: Path, settings: Settings, progress: bool, cache: Path
     from corpus.documents import CorpusError, load_documents
 
     try:
-        documents = load_documents([folder])
+        documents = load_documents([folder], settings.read_limits)
     except CorpusError as exc:
         raise DatasetError(str(exc)) from None
     key = hashlib.sha256("\n".join(f"{d.doc_id} {d.sha256}" for d in documents).encode()).hexdigest()[:12]
