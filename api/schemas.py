@@ -85,6 +85,10 @@ class AnswerSpanOut(BaseModel):
     end: int
     text_start: int = Field(description="the same span within the answer's text (code points)")
     text_end: int
+    probability: float | None = Field(default=None, description="the calibrated chance that it is right (its CMRC "
+                                      "character F1 against a correct answer ≥ 0.5); null when nothing estimates it")
+    shown: bool = Field(default=False, description="true when the probability reaches QA_SPAN_THRESHOLD (0.9): show "
+                        "it as the answer; otherwise the answer sentence is the answer and this span only a guess")
 
 
 class AnswerOut(Paged):
@@ -96,7 +100,8 @@ class AnswerOut(Paged):
     start: int
     end: int
     span: AnswerSpanOut | None = Field(description="the short answer: a figure, a date, a name, the items of a list; "
-                                                   "the whole sentence when nothing shorter answers")
+                                                   "the whole sentence when nothing shorter answers; show it as "
+                                                   "the answer only when its `shown` is true")
     source: str = Field(description='"passage", or "document": the document\'s own facts (title, author, source)')
 
 
@@ -149,6 +154,8 @@ class AskResponse(BaseModel):
     question_type: str = Field(description="number, date, person, place, list, reason, method, definition, other; "
                                            "document for a question about the document itself")
     missing: str = Field(description="when refused for it: the detail the text does not give (文中没有提到具体年份)")
+    refusal: str = Field(default="", description="why it was refused: low_confidence, empty_index, absent_name, "
+                                                 "absent_detail or reader_no_answer; empty when answered")
     answer: AnswerOut | None
     passages: list[PassageOut]
     timings_ms: Timings

@@ -30,6 +30,8 @@ def table(report: dict) -> str:
         f"(whole sentence {pipe['sentence_f1']:.3f}); where the top passage holds the answer "
         f"({pipe['top_passage_questions']} questions): span_f1 {pipe['span_f1_top_passage']:.3f} "
         f"(whole sentence {pipe['sentence_f1_top_passage']:.3f}); doc_recall@1 {pipe['doc_recall@1']:.3f}",
+        f"short answers shown as the answer: coverage {pipe['span_coverage']:.3f} "
+        f"({pipe['shown_short_answers']} questions), wrong-short-answer rate {pipe['wrong_short_answer_rate']:.3f}",
         f"no answer: precision {na['precision']:.3f}, recall {na['recall']:.3f}, "
         f"false refusal rate {na['false_refusal_rate']:.3f} (threshold {report['calibration']['threshold']}, "
         f"suggested {report['calibration']['suggested_threshold']})",
@@ -47,6 +49,8 @@ def table(report: dict) -> str:
     if report.get("no_answer_by_tag"):
         lines += ["", "| unanswerable tag | questions | refused |", "|---|---:|---:|"]
         lines += [f"| {tag} | {m['questions']} | {m['refused']:.3f} |" for tag, m in report["no_answer_by_tag"].items()]
+    if report.get("by_type"):
+        lines += ["", _type_table(report)]
     return "\n".join(lines)
 
 
@@ -58,11 +62,12 @@ def _tag_table(report: dict) -> str:
 
 
 def _type_table(report: dict) -> str:
-    lines = ["| question type | questions | recall@1 | answer_accuracy | span_exact_match | span_f1 |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| question type | questions | recall@1 | answer_accuracy | span_exact_match | span_f1 | span_coverage "
+             "| wrong_short_answer_rate |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for qtype, m in report["by_type"].items():
         lines.append(f"| {qtype} | {m['questions']} | {m['recall@1']:.3f} | {m['answer_accuracy']:.3f} | "
-                     f"{m['span_exact_match']:.3f} | {m['span_f1']:.3f} |")
+                     f"{m['span_exact_match']:.3f} | {m['span_f1']:.3f} | {m['span_coverage']:.3f} | "
+                     f"{m['wrong_short_answer_rate']:.3f} |")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from eval import metrics
 from eval.dataset import DEFAULT_DATASET, DatasetError, Squashed, load_jsonl
+from eval.splits import CMRC, cmrc_part
 from eval.styles import KEYWORD_DATASET, STYLES, strip_question
 from qa.service import QAService
 from qa.settings import ROOT, Settings
@@ -167,10 +168,20 @@ def _span_scores(item: EvalItem, result) -> dict[str, float]:
     (0 when the question was refused)."""
     a = result.answer if result.answerable else None
     if a is None:
-        return {"span_em": 0.0, "span_f1": 0.0, "sentence_f1": 0.0}
+        return {"span_em": 0.0, "span_f1": 0.0, "sentence_f1": 0.0, "shown": False, "wrong_shown": False}
     span = a.span.text if a.span else a.text
-    return {"span_em": metrics.cmrc_em(span, item.golds), "span_f1": metrics.cmrc_f1(span, item.golds),
-            "sentence_f1": metrics.cmrc_f1(a.text, item.golds)}
+    f1 = metrics.cmrc_f1(span, item.golds)
+    shown = bool(a.span and a.span.shown)
+    return {"span_em": metrics.cmrc_em(span, item.golds), "span_f1": f1,
+            "sentence_f1": metrics.cmrc_f1(a.text, item.golds), "shown": shown, "wrong_shown": shown and f1 < 0.5}
+
+
+def _shown_figures(rows: list[dict]) -> dict[str, float]:
+    """Span coverage: the share of answerable questions given a short answer shown as the answer;
+    the wrong-short-answer rate: the share of those shown whose CMRC F1 is under 0.5."""
+    shown = [r for r in rows if r["shown"]]
+    return {"span_coverage": _mean(rows, "shown"), "wrong_short_answer_rate": _mean(shown, "wrong_shown"),
+            "shown_short_answers": len(shown)}
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -188,6 +199,7 @@ def _answer_figures(answered: list[dict]) -> dict[str, float]:
         "span_f1_top_passage": _mean(top, "span_f1"), "sentence_f1_top_passage": _mean(top, "sentence_f1"),
         "top_passage_questions": len(top),
         "doc_recall@1": _mean(answered, "top_document"),
+        **_shown_figures(answered),
     }
 
 
@@ -198,7 +210,7 @@ def _by_type(answered: list[dict]) -> dict:
         groups[row["result"].question_type].append(row)
     return {t: {"questions": len(rows), "recall@1": _mean([r for r in rows if r["relevant"]], "top_relevant"),
                 "answer_accuracy": _mean(rows, "correct"), "span_exact_match": _mean(rows, "span_em"),
-                "span_f1": _mean(rows, "span_f1")}
+                "span_f1": _mean(rows, "span_f1"), **_shown_figures(rows)}
             for t, rows in sorted(groups.items())}
 
 
@@ -292,7 +304,7 @@ def corpus_service(folder: Path, settings: Settings, progress: bool, cache: Path
 
 def run(settings: Settings, dataset: Path | None = None, squad: Path | None = None,
         limit: int | None = None, progress: bool = True, cache: Path = ROOT / "var" / "eval-cache",
-        style: str = "asked", corpus: Path | None = None) -> dict:
+        style: str = "asked", corpus: Path | None = None, held_out: bool = False) -> dict:
     """One set's report in one question style (``eval.styles``); with ``corpus``, over an index
     of that folder's documents (built once and cached) instead of the configured index."""
     from qa.loading import load_service
@@ -306,10 +318,14 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
         dataset = KEYWORD_DATASET
     if corpus is not None and (squad or not dataset):
         raise DatasetError("--corpus evaluates a labelled set (--dataset FILE) written over that folder's documents")
+    if held_out and (not squad or squad.name != CMRC):
+        raise DatasetError(f"--held-out keeps the questions of {CMRC} that no learned piece saw; use it with --squad")
     if squad:
         service, questions = squad_service(squad, settings, progress, cache)
+        if held_out:
+            questions = [q for q in questions if cmrc_part(q["context_index"]) == "report"]
         items = squad_items(service, questions[:limit] if limit else questions)
-        name = squad.name
+        name = squad.name + (" (held out)" if held_out else "")
     else:
         path = dataset or DEFAULT_DATASET
         questions = load_jsonl(path)  # a bad file fails before any index is built

@@ -21,8 +21,10 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
     except (ValueError, KeyError, UnicodeDecodeError):
         raise DatasetError(f"{path}: not a SQuAD-format JSON file (needs data[].paragraphs[])") from None
     documents, questions, seen, skipped = [], [], set(), 0
+    index = -1  # the paragraph's place in the file (eval/splits.py)
     for a, article in enumerate(data):
         for b, para in enumerate(article.get("paragraphs", [])):
+            index += 1
             context = para.get("context", "")
             if not context.strip():
                 continue
@@ -53,6 +55,7 @@ def load_squad(path: Path) -> tuple[list[Document], list[dict]]:
                     "id": str(qa.get("id", len(questions))), "question": qa["question"], "doc_id": doc_id,
                     "answer": first["text"], "span": (offset + start, offset + start + len(first["text"])),
                     "answers": list(dict.fromkeys(x["text"] for x in answers)),  # every gold, for span EM/F1
+                    "context_index": index,
                 })
     if not documents:
         raise DatasetError(f"{path}: holds no contexts")

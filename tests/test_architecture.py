@@ -32,6 +32,8 @@ HEAVY = {
     "docx": {"corpus/formats/docx.py"},
     "lxml": {"corpus/formats/html.py"},
     "sqlite3": {"index/cache.py"},
+    "torch": {"qa/reader.py", "eval/train_reader.py"},
+    "opencc": {"eval/train_reader.py"},
     "pymilvus": {"index/milvus.py"},
     "milvus_lite": {"index/milvus.py"},
 }

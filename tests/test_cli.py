@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from qa.cli import main
+from qa.settings import Settings
 
 from .conftest import BACKENDS
 
@@ -158,10 +159,15 @@ def test_the_terminal_shows_the_short_answer_first_and_marks_it_in_its_sentence(
     from qa.render import render_result
     from qa.types import Answer, AnswerSpan, Result
 
-    span = AnswerSpan("10.76亿人", 109, 116, 6, 13)
+    span = AnswerSpan("10.76亿人", 109, 116, 6, 13, 0.95, True)
     answer = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117, (), span)
     plain = render_result(Result("参保人数是多少？", True, "answer found", answer, (), 0.9, {"total": 12.0}))
     assert "答：10.76亿人\n原文：参保人数达到【10.76亿人】。" in plain
+    # a short answer not likely enough to be right is not shown: the sentence is the answer
+    unsure = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117, (),
+                    AnswerSpan("10.76亿人", 109, 116, 6, 13, 0.6, False))
+    plain = render_result(Result("参保人数是多少？", True, "answer found", unsure, (), 0.9, {"total": 12.0}))
+    assert "答：参保人数达到10.76亿人。" in plain and "【" not in plain and "原文" not in plain
     whole = Answer("参保人数达到10.76亿人。", "d-p000", "d", "标题", "一、总则", 103, 117, (),
                    AnswerSpan("参保人数达到10.76亿人。", 103, 117, 0, 14))
     plain = render_result(Result("参保人数是多少？", True, "answer found", whole, (), 0.9, {"total": 12.0}))
@@ -198,3 +204,19 @@ def test_an_unexpected_failure_is_one_line_not_a_traceback(monkeypatch, capsys):
     assert main(["info"]) == 1
     err = capsys.readouterr().err
     assert err == "qa: error: unexpected ZeroDivisionError: division by zero (run `qa -v …` to see where)\n"
+
+
+def test_a_first_run_makes_an_admin_token_kept_beside_the_index(tmp_path):
+    """Uploads work from `make run` on: the token is made once (mode 0600) and reused."""
+    from qa.cli import admin_token, admin_token_path
+
+    settings = Settings().with_(index_dir=tmp_path / "var" / "index")
+    made, created = admin_token(settings)
+    path = admin_token_path(settings)
+    assert created and len(made.admin_token) >= 24
+    assert path.read_text(encoding="utf-8").strip() == made.admin_token
+    assert path.stat().st_mode & 0o777 == 0o600
+    again, created = admin_token(settings)
+    assert not created and again.admin_token == made.admin_token
+    configured, created = admin_token(Settings().with_(index_dir=tmp_path / "other" / "index", admin_token="mine"))
+    assert not created and configured.admin_token == "mine" and not (tmp_path / "other").exists()

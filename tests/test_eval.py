@@ -98,8 +98,10 @@ def test_quality_on_the_labelled_set(article_report):
 def test_the_short_answer_on_the_labelled_set(article_report):
     """Issue #14: the span beats the whole sentence by far; the document's own questions all answered."""
     pipeline = article_report["retrievers"]["pipeline"]
-    assert pipeline["span_f1"] >= 0.51 and pipeline["span_f1"] >= 2 * pipeline["sentence_f1"]  # 0.517, 0.243
-    assert pipeline["span_exact_match"] >= 0.27  # 0.275
+    # Issue #20: the reader with the rules (0.529 and 0.275 with the rules alone)
+    assert pipeline["span_f1"] >= 0.54 and pipeline["span_f1"] >= 2 * pipeline["sentence_f1"]  # 0.554, 0.243
+    assert pipeline["span_exact_match"] >= 0.20  # 0.212
+    assert pipeline["wrong_short_answer_rate"] <= 0.15  # 0.133: 15 shown, most of them the document's own facts
     assert article_report["by_type"]["document"]["answer_accuracy"] == 1.0
     assert article_report["outside_passages"] >= 4  # bylines and titles: in no passage, answered from the facts
 
@@ -153,10 +155,14 @@ def test_answer_figures_by_hand():
     from eval.runner import _answer_figures
 
     rows = [
-        {"span_em": 1.0, "span_f1": 1.0, "sentence_f1": 0.4, "top_relevant": True, "top_document": True},
-        {"span_em": 0.0, "span_f1": 0.5, "sentence_f1": 0.2, "top_relevant": True, "top_document": True},
-        {"span_em": 0.0, "span_f1": 0.0, "sentence_f1": 0.0, "top_relevant": False, "top_document": False},
+        {"span_em": 1.0, "span_f1": 1.0, "sentence_f1": 0.4, "top_relevant": True, "top_document": True,
+         "shown": True, "wrong_shown": False},
+        {"span_em": 0.0, "span_f1": 0.3, "sentence_f1": 0.2, "top_relevant": True, "top_document": True,
+         "shown": True, "wrong_shown": True},
+        {"span_em": 0.0, "span_f1": 0.2, "sentence_f1": 0.0, "top_relevant": False, "top_document": False,
+         "shown": False, "wrong_shown": False},
     ]
     figures = _answer_figures(rows)
-    assert figures == {"span_exact_match": 0.3333, "span_f1": 0.5, "sentence_f1": 0.2, "span_f1_top_passage": 0.75,
-                       "sentence_f1_top_passage": 0.3, "top_passage_questions": 2, "doc_recall@1": 0.6667}
+    assert figures == {"span_exact_match": 0.3333, "span_f1": 0.5, "sentence_f1": 0.2, "span_f1_top_passage": 0.65,
+                       "sentence_f1_top_passage": 0.3, "top_passage_questions": 2, "doc_recall@1": 0.6667,
+                       "span_coverage": 0.6667, "wrong_short_answer_rate": 0.5, "shown_short_answers": 2}

@@ -107,16 +107,22 @@ function pageLabel(item) {
   return first === last ? `第 ${first} 页` : `第 ${first}–${last} 页`;
 }
 
-// The short answer, shown above its sentence when it is shorter than the sentence.
+// A short answer is shown (above its sentence, and marked in it) only when the service is
+// confident it is right (span.shown: its calibrated probability reached the threshold);
+// otherwise the sentence is the answer.
+function spanShown(a, chars) {
+  return a.span && a.span.shown && !(a.span.text_start === 0 && a.span.text_end === chars.length);
+}
+
 function shortAnswer(a) {
-  if (!a.span || (a.span.text_start === 0 && a.span.text_end === codePoints(a.text).length)) return "";
+  if (!spanShown(a, codePoints(a.text))) return "";
   return `<div class="short" id="answer-span">${esc(a.span.text)}</div>`;
 }
 
 // The answer sentence with the short answer marked; offsets are code points, like Python's.
 function withSpan(a) {
   const chars = codePoints(a.text);
-  if (!a.span || (a.span.text_start === 0 && a.span.text_end === chars.length)) return esc(a.text);
+  if (!spanShown(a, chars)) return esc(a.text);
   const [s, e] = [a.span.text_start, a.span.text_end];
   return esc(chars.slice(0, s).join("")) + `<mark class="span" id="answer-span-mark">${esc(chars.slice(s, e).join(""))}</mark>` +
     esc(chars.slice(e).join(""));
