@@ -140,6 +140,14 @@ def service(real_settings):
 
 
 @pytest.fixture(scope="session")
+def reader_service(real_settings):
+    """The article's service with the trained reader (QA_READER=trained)."""
+    from qa.loading import load_service
+
+    return load_service(real_settings.with_(reader="trained"))
+
+
+@pytest.fixture(scope="session")
 def app(real_settings, service):
     from api.app import create_app
 

@@ -98,10 +98,10 @@ def test_quality_on_the_labelled_set(article_report):
 def test_the_short_answer_on_the_labelled_set(article_report):
     """Issue #14: the span beats the whole sentence by far; the document's own questions all answered."""
     pipeline = article_report["retrievers"]["pipeline"]
-    # Issue #20: the reader with the rules (0.529 and 0.275 with the rules alone)
-    assert pipeline["span_f1"] >= 0.54 and pipeline["span_f1"] >= 2 * pipeline["sentence_f1"]  # 0.554, 0.243
-    assert pipeline["span_exact_match"] >= 0.20  # 0.212
-    assert pipeline["wrong_short_answer_rate"] <= 0.15  # 0.133: 15 shown, most of them the document's own facts
+    assert pipeline["span_f1"] >= 0.51 and pipeline["span_f1"] >= 2 * pipeline["sentence_f1"]  # 0.529, 0.243
+    assert pipeline["span_exact_match"] >= 0.27  # 0.275
+    # Issue #20: without the reader, only the document's own facts are shown (14, 2 of them scored wrong)
+    assert pipeline["shown_short_answers"] == 14 and pipeline["wrong_short_answer_rate"] <= 0.15
     assert article_report["by_type"]["document"]["answer_accuracy"] == 1.0
     assert article_report["outside_passages"] >= 4  # bylines and titles: in no passage, answered from the facts
 
