@@ -141,3 +141,27 @@ def test_the_reader_raises_span_f1_on_the_article_and_changes_nothing_else(reade
     assert pipeline["span_f1"] >= 0.54  # 0.554
     assert pipeline["answer_accuracy"] >= 0.89  # 0.899
     assert report["no_answer"]["recall"] >= 0.74 and report["no_answer"]["false_refusal_rate"] <= 0.02  # 0.745, 0.011
+
+
+def test_the_written_out_network_is_bert(real_settings):
+    """build_net() with the e5 checkpoint's weights computes what transformers' BertModel does,
+    so the reader starts from the model it claims to."""
+    import torch
+    from safetensors.numpy import load_file
+    from transformers import AutoModel
+
+    from qa.reader import Tokens, build_net, checkpoint_names, word_embeddings
+
+    folder = real_settings.models_dir / "multilingual-e5-small"
+    bert = AutoModel.from_pretrained(str(folder)).eval()
+    net = build_net(12).eval()
+    base = load_file(str(folder / "model.safetensors"))
+    net.load_state_dict(net.state_dict() | {ours: torch.from_numpy(base[theirs].copy())
+                                            for ours, theirs in checkpoint_names(12).items()})
+    ids, _ = Tokens(folder).pair("养老保险参保人数是多少？", "截至2025年底，参保人数达到10.76亿人𠀀。")
+    seen = {}
+    net.layers[11].register_forward_hook(lambda module, args, out: seen.setdefault("last", out))
+    with torch.no_grad():
+        net(torch.from_numpy(np.asarray(word_embeddings(folder)[ids]))[None], torch.ones(1, len(ids)))
+        want = bert(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long))
+    assert torch.allclose(seen["last"], want.last_hidden_state, atol=1e-4)
