@@ -36,9 +36,9 @@ def rows(service, questions: list[dict]) -> list[tuple[list[dict], list[float]]]
     out = []
     for q in questions:
         result, traced = service.ask_with_candidates(q["question"])
-        if not result.answerable or len(traced) < 2:
+        if not result.answerable or not traced:
             continue
-        passage, cands, _ = traced[-1]
+        passage, cands = traced[-1]
         if cands:
             out.append(([c.features for c in cands],
                         [cmrc_f1(passage.text[c.start:c.end], q["answers"]) for c in cands]))
@@ -96,6 +96,8 @@ def main(argv=None) -> None:
     from qa.settings import ROOT, from_env
 
     settings, cache = from_env(), ROOT / "var" / "eval-cache"
+    if settings.reader == "off":  # the scorer weighs the reader's candidates: fit it with the shipped reader
+        settings = settings.with_(reader="trained")
     service, questions = squad_service(SHARED / CMRC, settings, False, cache)
     parts = {part: [q for q in questions if cmrc_part(q["context_index"]) == part] for part in ("calibrate", "report")}
     fitted = rows(service, parts["calibrate"])

@@ -108,9 +108,6 @@ class QAService:
         # The reader reads only where its view can matter: an answer may come from that passage.
         may_answer = choice.hit is not None and confidence >= self.settings.no_answer_threshold
         read = self._read(question, top[choice.hit], choice.sentence) if may_answer else None
-        trace = _TRACE.get()
-        if trace is not None and read is not None:
-            trace.append((top[choice.hit], [], read))  # the refusal's view, even when refused
         result = self._decide(question, doc_id, hits, confidence, top, choice, expected, read)
         if result.answerable and result.answer is None:
             result = replace(result, answer=self._answer(int(cands.rows[near[choice.hit]]), choice.sentence,
@@ -120,8 +117,8 @@ class QAService:
         return replace(result, timings_ms=timings), cands
 
     def ask_with_candidates(self, question: str) -> tuple[Result, list[tuple]]:
-        """``ask`` plus what the reader read (passage, short-answer candidates, reading): first the
-        passage the refusal weighed, then the one the short answer was cut from (for fitting both)."""
+        """``ask`` plus the passage the short answer was cut from, and its candidates
+        (for fitting the scorer); empty when no short answer was cut."""
         token = _TRACE.set([])
         try:
             return self.ask(question), _TRACE.get()
@@ -267,7 +264,7 @@ class QAService:
         cands = self.span_candidates(read, p, rule, extent, expected)
         trace = _TRACE.get()
         if trace is not None:
-            trace.append((p, cands, read))
+            trace.append((p, cands))
         return reading.best(cands) if cands else None
 
     @staticmethod
