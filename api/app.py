@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from api import docs, errors
 from api.deps import admin_refusal, require_api_key
 from api.metrics import Metrics
 from api.middleware import Admission, BodyLimit, RequestContext, SecurityHeaders, Timing
+from api.ratelimit import RateLimit, TokenBuckets
 from api.reload import Reloader, Watcher
 from api.routes import corpus, documents, ops, qa
 from qa import updates
@@ -26,8 +28,9 @@ from qa.settings import Settings
 STATIC = Path(__file__).with_name("static")
 
 
-def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
-    """The app for ``settings``; ``service`` is served as is, else the lifespan loads one."""
+def create_app(settings: Settings, service: QAService | None = None, clock=time.monotonic) -> FastAPI:
+    """The app for ``settings``; ``service`` is served as is, else the lifespan loads one.
+    ``clock`` times the clients' shares of questions (a test's own clock)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -74,16 +77,18 @@ def create_app(settings: Settings, service: QAService | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # The last added runs first: security headers → request id and crash answers → timing → CORS → admission
-    # (a change to the documents judged on its headers) → body limit.
+    # The last added runs first: security headers → request id and crash answers → timing → CORS → the
+    # client's share of questions → admission (a change to the documents judged on its headers) → body limit.
     # Path prefix → body limit: uploads get their own, larger one.
     limits = {"/documents": settings.max_upload_request_bytes}
     app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=limits, timeout_s=settings.body_timeout_s)
     app.add_middleware(Admission, refusal=lambda authorization: admin_refusal(settings, authorization))
+    buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst, clock) if settings.rate_per_s else None
+    app.add_middleware(RateLimit, buckets=buckets, keys=settings.api_keys)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
-                           expose_headers=["x-request-id"])
+                           expose_headers=["x-request-id", "retry-after"])
     app.add_middleware(Timing, metrics=app.state.metrics)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)

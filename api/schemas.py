@@ -27,7 +27,7 @@ class ErrorOut(BaseModel):
 
 
 # What a data endpoint may answer besides 200 (all as {"detail": ...}).
-ERRORS = {status: {"model": ErrorOut} for status in (401, 404, 408, 413, 422, 503)}
+ERRORS = {status: {"model": ErrorOut} for status in (401, 404, 408, 413, 422, 429, 503)}
 
 
 class AskRequest(BaseModel):

@@ -137,10 +137,13 @@ def run_clients(port: int, clients: int, total: int, expected: dict | None = Non
 
 
 def bench_http(settings: Settings, rounds: int, load: int) -> dict:
+    from eval.contention import bench_contention
+
     launched = time.perf_counter()
-    proc, port, _ = start_server(settings)
+    # Latency and throughput of the server itself: no per-client limit (8 clients here are one
+    # address); the contention figures below run on a server with the limit.
+    proc, port, _ = start_server(settings, env={"QA_RATE_PER_S": "0"})
     try:
-        from eval.contention import bench_contention
         client = Client(port)
         if client.ask(QUESTIONS[0])[0] != 200:
             raise RuntimeError("/ask failed on a freshly started server")
@@ -155,14 +158,14 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
         one = run_clients(port, 1, rounds * len(QUESTIONS), expected)
         eight = run_clients(port, 8, rounds * len(QUESTIONS) * 2, expected)
         out = {"cold_start_s": cold, "http_1_client": one, "http_8_clients": eight, "rss_mb_warm": rss_warm}
-        out["contention"] = bench_contention(port, rounds)
         if load:
             out["load"] = run_clients(port, 8, load, expected)
         out["rss_mb_after"] = rss_mb(proc.pid)
         out["rss_growth"] = round(out["rss_mb_after"] / rss_warm - 1, 3) if rss_warm else None
-        return out
     finally:
         stop_server(proc)
+    out["contention"] = bench_contention(settings, rounds)
+    return out
 
 
 # ---- the command ---------------------------------------------------------------------------

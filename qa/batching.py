@@ -23,6 +23,11 @@ questions from stalling everyone else:
   waits for this;
 - a request that waited longer than ``deadline_s`` is answered with Overloaded
   (HTTP 503 + Retry-After) instead of piling up behind an overloaded encoder.
+
+Within each kind, clients take turns: a batch takes one question from each waiting
+client (the one who waited longest since being served first) before a second from any,
+so a client with fifty questions in flight does not push a client with one to the back.
+The client is named by ``client`` (the API sets it per request; ``-`` in process).
 """
 from __future__ import annotations
 
@@ -32,7 +37,9 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -57,6 +64,9 @@ BATCH_TOKENS = 2 * MAX_QUESTION_TOKENS
 # included), and 8 clients' p99 was 0.38 s on a busy machine.
 DEADLINE_S = 2.0
 
+# Who is asking, for taking turns: set by the API for each request (api.ratelimit).
+client: ContextVar[str] = ContextVar("client", default="-")
+
 
 @dataclass(order=True)
 class _Request:
@@ -65,6 +75,59 @@ class _Request:
     text: str = field(compare=False)
     queued_at: float = field(compare=False)
     future: Future = field(compare=False, default_factory=Future)
+
+
+class _Lane:
+    """One kind of question (ordinary or long): a heap per client, clients in turn order."""
+
+    def __init__(self) -> None:
+        self._clients: OrderedDict[str, list[_Request]] = OrderedDict()  # next to be served first
+
+    def __bool__(self) -> bool:
+        return bool(self._clients)
+
+    def __len__(self) -> int:
+        return sum(map(len, self._clients.values()))
+
+    def push(self, who: str, request: _Request) -> None:
+        heapq.heappush(self._clients.setdefault(who, []), request)
+
+    def expire(self, oldest: float) -> list[_Request]:
+        """Take off every request queued before ``oldest``."""
+        expired = []
+        for who in list(self._clients):
+            heap = self._clients[who]
+            late = [r for r in heap if r.queued_at < oldest]
+            if late:
+                expired += late
+                heap[:] = [r for r in heap if r.queued_at >= oldest]
+                heapq.heapify(heap)
+                if not heap:
+                    del self._clients[who]
+        return expired
+
+    def take(self, max_batch: int, batch_tokens: int) -> list[_Request]:
+        """A batch in rounds: each client's fewest-token question in turn order, then their next;
+        a client whose next question does not fit under ``batch_tokens`` is passed over."""
+        batch, total, served = [], 0, []
+        while len(batch) < max_batch:
+            took = False
+            for who, heap in self._clients.items():
+                if len(batch) >= max_batch:
+                    break
+                if heap and (not batch or total + heap[0].tokens <= batch_tokens):
+                    request = heapq.heappop(heap)
+                    batch.append(request)
+                    total += request.tokens
+                    served.append(who)
+                    took = True
+            if not took:
+                break
+        for who in dict.fromkeys(served):  # the clients just served go to the back of the turn order
+            heap = self._clients.pop(who)
+            if heap:
+                self._clients[who] = heap
+        return batch
 
 
 class QueryBatcher:
@@ -79,8 +142,8 @@ class QueryBatcher:
         self.batch_tokens = max(batch_tokens, max_tokens)  # a maximal question must fit in a batch
         self.deadline_s = deadline_s
         self._clock = clock
-        self._ordinary: list[_Request] = []  # heaps
-        self._long: list[_Request] = []
+        self._ordinary = _Lane()
+        self._long = _Lane()
         self._ready = threading.Condition()
         self._seq = itertools.count()
         self._long_after = -math.inf  # when long questions may have the encoder again...
@@ -96,7 +159,7 @@ class QueryBatcher:
             raise QuestionError(f"question is {tokens} tokens; the limit is {self.max_tokens}")
         request = _Request(tokens, next(self._seq), text, self._clock())
         with self._ready:
-            heapq.heappush(self._long if tokens > self.long_tokens else self._ordinary, request)
+            (self._long if tokens > self.long_tokens else self._ordinary).push(client.get(), request)
             self._ready.notify()
         return request.future.result()
 
@@ -107,24 +170,10 @@ class QueryBatcher:
 
     def _expire(self, now: float) -> list[_Request]:
         """Take every request that waited past the deadline off the queue."""
-        expired = []
-        for heap in (self._ordinary, self._long):
-            late = [r for r in heap if now - r.queued_at > self.deadline_s]
-            if late:
-                heap[:] = [r for r in heap if now - r.queued_at <= self.deadline_s]
-                heapq.heapify(heap)
-                expired += late
-        return expired
+        return self._ordinary.expire(now - self.deadline_s) + self._long.expire(now - self.deadline_s)
 
-    def _take(self, heap: list[_Request]) -> list[_Request]:
-        batch, total = [], 0
-        while heap and len(batch) < self.max_batch:
-            if batch and total + heap[0].tokens > self.batch_tokens:
-                break  # everything behind the head is at least as long
-            request = heapq.heappop(heap)
-            batch.append(request)
-            total += request.tokens
-        return batch
+    def _take(self, lane: _Lane) -> list[_Request]:
+        return lane.take(self.max_batch, self.batch_tokens)
 
     def _next_batch(self) -> tuple[list[_Request], list[_Request], bool]:
         """(the next batch, requests that waited past the deadline, whether the batch is long)."""

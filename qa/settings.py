@@ -60,6 +60,12 @@ class Settings:
     log_format: str = "text"  # text | json
     queue_deadline_s: float = 2.0  # a question that waits longer for the encoder is answered 503 (qa/batching.py)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # keys for the data endpoints (comma-separated)
+    # Questions (POST /ask, GET /search) per second for one client (its API key, else its
+    # address), with bursts of rate_burst; more are answered 429 + Retry-After.  0: no limit.
+    # A person asks one question in several seconds; 10 a second still lets a script run an
+    # evaluation, and two clients at it leave a third 1.1-1.3x its lone latency (qa bench).
+    rate_per_s: float = 10.0
+    rate_burst: int = 20
     max_connections: int = 200  # beyond it a request gets 503 at once
     # One address's share: slow clients from one address cannot fill the server (behind a reverse
     # proxy every client has the proxy's address: raise both, and limit at the proxy).
@@ -142,6 +148,10 @@ def _check(s: Settings) -> None:
         raise bad("no_answer_threshold", "must be between -1 and 1 (a cosine-like score)")
     if not 0 < s.queue_deadline_s <= 60:
         raise bad("queue_deadline_s", "must be more than 0 and at most 60 seconds")
+    if not 0 <= s.rate_per_s <= 100_000:
+        raise bad("rate_per_s", "must be 0 (no limit) or questions a second, at most 100000")
+    if not 1 <= s.rate_burst <= 100_000:
+        raise bad("rate_burst", "must be from 1 to 100000 questions")
     if not 0 <= s.port <= 65535:
         raise bad("port", "must be a TCP port, 0 to 65535")
     if s.max_upload_bytes < 1 or s.max_upload_files < 1 or s.max_upload_request_bytes < s.max_upload_bytes:
