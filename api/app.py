@@ -68,6 +68,7 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     app.include_router(qa.router, dependencies=keys)
     app.include_router(corpus.router, dependencies=keys)
     app.include_router(documents.router)
+    app.include_router(documents.local)
     app.include_router(ops.router)
     docs.install(app)
 

@@ -49,6 +49,8 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
                                  "formatter": "default", "filters": ["request_id"]}},
         "root": {"handlers": ["default"], "level": level},
         # uvicorn's own loggers reach the same handler through the root
-        "loggers": {name: {"level": level, "handlers": [], "propagate": True}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        "loggers": {**{name: {"level": level, "handlers": [], "propagate": True}
+                       for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+                    # which CPU build faiss picked, in eight lines at every start: only its warnings
+                    "faiss": {"level": logging.WARNING}},
     })

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
 
@@ -205,6 +206,29 @@ class Reloaded(BaseModel):
     passages: int
     built_at: str
     build_id: str
+
+
+class LocalChange(BaseModel):
+    """Files and folders on the server's machine to add, ids to remove, or one folder to sync."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    add: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        default=[], max_length=10_000, description="files or folders to add (a document with the same id is replaced)",
+        examples=[["/srv/docs/员工手册.docx"]])
+    remove: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default=[], max_length=10_000, description="ids of documents to remove", examples=[["old-notice"]])
+    sync: str | None = Field(default=None, min_length=1, max_length=4096,
+                             description="a folder: new and changed documents in, vanished ones out (alone)",
+                             examples=["/srv/docs"])
+
+    @model_validator(mode="after")
+    def one_kind(self):
+        if self.sync is not None and (self.add or self.remove):
+            raise ValueError("sync a folder alone, or add and remove without sync")
+        if self.sync is None and not (self.add or self.remove):
+            raise ValueError("name files to add, ids to remove, or a folder to sync")
+        return self
 
 
 class Changed(BaseModel):

@@ -6,8 +6,16 @@ naming the field, which the store reports as a damaged index.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+REBUILD = "rebuild it with `qa build`"
+
+
+class IndexStoreError(RuntimeError):
+    """The index folder is missing, damaged or does not match the settings."""
 
 # 2: passages carry their clean→original offset runs; 3: documents carry their facts; 4: documents
 # carry their genre and passages the lead-in they continue (laws are cut by article since)
@@ -137,3 +145,18 @@ def _record(cls, raw: Any, where: str):
             raise ValueError(f"field '{where}.{f.name}' should be {f.type}")
         values[f.name] = value
     return cls(**values)
+
+
+def read_manifest(target: Path) -> Manifest:
+    """The typed manifest of the index at ``target``; IndexStoreError says what is wrong.
+    Here, apart from the index's heavy modules, so `qa info` and the CLI's check for a running
+    server read it without importing them."""
+    path = target / "manifest.json"
+    if not path.exists():
+        raise IndexStoreError(f"no index at {target}; build one with `qa build`")
+    try:
+        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FormatMismatch as exc:
+        raise IndexStoreError(f"index at {target} has {exc}; {REBUILD}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise IndexStoreError(f"{path} is damaged ({exc}); {REBUILD}") from None

@@ -32,17 +32,12 @@ from index.milvus_search import MilvusIndex
 from index.dense import DenseIndex
 from index.keyword import KeywordIndex
 from index.local import LocalIndex
-from index.manifest import FormatMismatch, Manifest
+from index.manifest import REBUILD, FormatMismatch, IndexStoreError, Manifest, read_manifest  # noqa: F401 (re-exported)
 from index.search import SearchIndex
 
 log = logging.getLogger(__name__)
 
-REBUILD = "rebuild it with `qa build`"
 KEEP_VERSIONS = 3  # the current version and two before it stay on disk
-
-
-class IndexStoreError(RuntimeError):
-    """The index folder is missing, damaged or does not match the settings."""
 
 
 @dataclass(frozen=True)
@@ -202,19 +197,6 @@ def _remove_stale(target: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in target.parent.glob(f".{target.name}.link-*"):
         path.unlink(missing_ok=True)
-
-
-def read_manifest(target: Path) -> Manifest:
-    """The typed manifest of the index at ``target``; IndexStoreError says what is wrong."""
-    path = target / "manifest.json"
-    if not path.exists():
-        raise IndexStoreError(f"no index at {target}; build one with `qa build`")
-    try:
-        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FormatMismatch as exc:
-        raise IndexStoreError(f"index at {target} has {exc}; {REBUILD}") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise IndexStoreError(f"{path} is damaged ({exc}); {REBUILD}") from None
 
 
 def check_files(target: Path, manifest: Manifest) -> None:

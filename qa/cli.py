@@ -60,36 +60,109 @@ def cmd_build(args: argparse.Namespace) -> None:
     )
 
 
+def _server(args: argparse.Namespace, settings: Settings):
+    """The running server this command works through (qa.remote.Server), or None to work in process.
+
+    ``--server URL`` names one (it must answer); otherwise the one at QA_HOST:QA_PORT is used
+    when it serves this command's index version, so the model it has loaded answers, embeds
+    and removes instead of being loaded again here.  ``--local`` never uses a server."""
+    from index.manifest import IndexStoreError, read_manifest
+    from qa.remote import Server, serving
+
+    if getattr(args, "local", False):
+        return None
+    key = settings.api_keys[0] if settings.api_keys else None
+    path = admin_token_path(settings)
+    token = settings.admin_token or (path.read_text(encoding="utf-8").strip() if path.is_file() else None)
+    if getattr(args, "server", None):
+        server = Server(args.server, key, token)
+        if not serving(server, None):
+            raise CLIError(f"no server answers at {server.url}")
+        return server
+    try:
+        build_id = read_manifest(settings.index_dir).build_id
+    except IndexStoreError:
+        return None  # no index here to match a server with
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    server = Server(f"http://{f'[{host}]' if ':' in host else host}:{settings.port}", key, token)
+    return server if serving(server, build_id) else None
+
+
+def _said(added, replaced, removed, unchanged, seconds, documents, passages, build_id) -> str:
+    said = [f"{label} {', '.join(ids)}" for label, ids in (("added", added), ("replaced", replaced),
+                                                           ("removed", removed)) if ids]
+    return (f"{'; '.join(said) or 'nothing changed'} ({unchanged} unchanged) in {seconds:.1f}s: "
+            f"{documents} documents, {passages} passages, build {build_id[:12]}")
+
+
 def _report(change) -> None:
     m = change.manifest
-    said = [f"{label} {', '.join(ids)}" for label, ids in (("added", change.added), ("replaced", change.replaced),
-                                                           ("removed", change.removed)) if ids]
-    print(f"{'; '.join(said) or 'nothing changed'} ({change.unchanged} unchanged) in {change.seconds:.1f}s: "
-          f"{m.counts.documents} documents, {m.counts.passages} passages, build {m.build_id[:12]}")
+    print(_said(change.added, change.replaced, change.removed, change.unchanged, change.seconds,
+                m.counts.documents, m.counts.passages, m.build_id))
+
+
+def _report_remote(server, changed: dict) -> None:
+    print(_said(*(changed[k] for k in ("added", "replaced", "removed", "unchanged", "seconds", "documents",
+                                       "passages", "build_id"))) + f" (through the server at {server.url})")
+
+
+def _admin(server) -> None:
+    if not server.admin_token:
+        raise CLIError(f"the server at {server.url} needs its admin token for changes: set QA_ADMIN_TOKEN, "
+                       "or run with --local to change the index in process")
 
 
 def cmd_add(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    paths = [Path(p) for p in args.paths]
+    server = _server(args, settings)
+    if server is not None:
+        _admin(server)
+        if server.local:  # the server reads them where they are, as this command would
+            return _report_remote(server, server.local_files(add=paths))
+        from corpus.documents import discover
+
+        files = discover(paths)
+        for start in range(0, len(files), settings.max_upload_files):
+            _report_remote(server, server.upload(files[start:start + settings.max_upload_files]))
+        return
     from corpus.documents import load_documents
     from qa.updates import apply
 
-    settings = _settings(args)
-    _report(apply(settings, add=load_documents([Path(p) for p in args.paths], settings.read_limits),
-                  progress=not args.quiet))
+    _report(apply(settings, add=load_documents(paths, settings.read_limits), progress=not args.quiet))
 
 
 def cmd_remove(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    ids = list(dict.fromkeys(args.doc_ids))
+    server = _server(args, settings)
+    if server is not None:
+        _admin(server)
+        if server.local:
+            return _report_remote(server, server.local_files(remove=ids))
+        for doc_id in ids:
+            _report_remote(server, server.delete(doc_id))
+        return
     from qa.updates import apply
 
-    _report(apply(_settings(args), remove=list(dict.fromkeys(args.doc_ids))))
+    _report(apply(settings, remove=ids))  # loads no model: nothing is embedded
 
 
 def cmd_sync(args: argparse.Namespace) -> None:
-    from qa.updates import sync
-
     folder = Path(args.folder)
     if not folder.is_dir():
         raise CLIError(f"{folder}: not a folder")
-    _report(sync(_settings(args), folder, progress=not args.quiet))
+    settings = _settings(args)
+    server = _server(args, settings)
+    if server is not None:
+        _admin(server)
+        if not server.local:
+            raise CLIError(f"sync reads a folder on the server's machine, and {server.url} is another machine; "
+                           "run it there, or upload files with `qa add --server …`")
+        return _report_remote(server, server.local_files(sync=folder))
+    from qa.updates import sync
+
+    _report(sync(settings, folder, progress=not args.quiet))
 
 
 def ensure_index(settings: Settings) -> None:
@@ -101,9 +174,11 @@ def ensure_index(settings: Settings) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from index.store import read_manifest
+    from index.manifest import read_manifest
 
     settings = _settings(args)
+    if getattr(args, "server", None):
+        return _info_remote(_server(args, settings), args.json)
     m = read_manifest(settings.index_dir)
     if args.json:
         print(json.dumps(m.to_dict(), ensure_ascii=False, indent=2))
@@ -122,6 +197,21 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"  {d.doc_id:<20} {d.chars:>8} chars  {d.genre:<6}  {d.title}  ({d.path})")
 
 
+def _info_remote(server, as_json: bool) -> None:
+    """What a server (``--server URL``) serves: its health and its documents."""
+    health, documents = server.health(), server.documents()
+    if as_json:
+        print(json.dumps({"server": server.url, **health, "documents": documents}, ensure_ascii=False, indent=2))
+        return
+    print(f"server     {server.url}")
+    print(f"built      {health['built_at']} (build {health['build_id']})")
+    print(f"model      {health['model']}")
+    print(f"passages   {health['passages']}")
+    print(f"documents  {health['documents']}")
+    for d in documents:
+        print(f"  {d['doc_id']:<20} {d['chars']:>8} chars  {d.get('genre', ''):<6}  {d['title']}")
+
+
 def _profile(chars: dict[str, float], min_chars: int) -> str:
     """A passage-length profile (corpus.passages.length_profile) in one line."""
     if "p10" not in chars:  # written before profiles were kept
@@ -132,16 +222,22 @@ def _profile(chars: dict[str, float], min_chars: int) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> None:
-    from qa.loading import load_service
-    from qa.render import render_result, result_json
+    from qa.render import render_json
 
     settings = _settings(args)
-    service = load_service(settings)
-    result = service.ask(args.question, top_k=args.top_k, doc_id=args.doc)
-    if args.json:
-        print(json.dumps(result_json(result, service), ensure_ascii=False, indent=2))
+    server = _server(args, settings)
+    if server is not None:
+        body = server.ask(args.question, args.top_k, args.doc)
     else:
-        print(render_result(result, color=sys.stdout.isatty() and not args.no_color))
+        from qa.loading import load_service
+        from qa.render import result_json
+
+        service = load_service(settings)
+        body = result_json(service.ask(args.question, top_k=args.top_k, doc_id=args.doc), service)
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        print(render_json(body, color=sys.stdout.isatty() and not args.no_color))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -248,35 +344,46 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--force", action="store_true", help="convert again even if present")
     prep.set_defaults(func=cmd_model_prepare)
 
-    build = sub.add_parser("build", help="build the index from .md/.txt files or folders")
+    from corpus.formats import listing
+
+    build = sub.add_parser("build", help=f"build the index from files or folders ({listing()})")
     build.add_argument("paths", nargs="*", help="files or folders (default: the bundled article)")
     build.add_argument("--index", help="index folder (default: QA_INDEX_DIR or var/index)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_build)
 
-    add = sub.add_parser("add", help="add or replace documents (files or folders) in the index")
+    # Commands that work through a running server when one serves their index (qa.cli._server).
+    remote = argparse.ArgumentParser(add_help=False)
+    via = remote.add_mutually_exclusive_group()
+    via.add_argument("--server", metavar="URL",
+                     help="work through the server at URL (default: the one at QA_HOST:QA_PORT, when it serves "
+                          "this index; otherwise in process)")
+    via.add_argument("--local", action="store_true", help="work in process, even when a server serves this index")
+
+    add = sub.add_parser("add", parents=[remote], help=f"add or replace documents (files or folders: {listing()})")
     add.add_argument("paths", nargs="+")
     add.add_argument("--index")
     add.add_argument("--quiet", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_add)
 
-    remove = sub.add_parser("remove", help="remove documents from the index by id")
+    remove = sub.add_parser("remove", parents=[remote], help="remove documents from the index by id")
     remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
     remove.add_argument("--index")
     remove.set_defaults(func=cmd_remove)
 
-    sync = sub.add_parser("sync", help="make the index hold a folder's documents: add new, re-index changed, drop vanished")
+    sync = sub.add_parser("sync", parents=[remote], help="make the index hold a folder's documents: add new, re-index changed, drop vanished")
     sync.add_argument("folder")
     sync.add_argument("--index")
     sync.add_argument("--quiet", action="store_true", help="no progress bar")
     sync.set_defaults(func=cmd_sync)
 
     info = sub.add_parser("info", help="what the index holds")
+    info.add_argument("--server", metavar="URL", help="what the server at URL serves, instead of the index folder")
     info.add_argument("--index")
     info.add_argument("--json", action="store_true", help="print the whole manifest")
     info.set_defaults(func=cmd_info)
 
-    ask = sub.add_parser("ask", help="ask a question in Chinese")
+    ask = sub.add_parser("ask", parents=[remote], help="ask a question in Chinese")
     ask.add_argument("question")
     ask.add_argument("--top-k", type=int, default=5)
     ask.add_argument("--doc", help="only search this document id")
@@ -337,13 +444,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from corpus.documents import CorpusError
     from index.encoder import EncoderError
-    from index.store import IndexStoreError
+    from index.manifest import IndexStoreError
+    from qa.remote import ServerError
     from qa.types import NotFound, QuestionError
 
     try:
         args.func(args)
         sys.stdout.flush()  # a closed pipe must surface here, inside the handler, not at exit
-    except (CLIError, SettingsError, CorpusError, IndexStoreError, EncoderError, QuestionError, NotFound) as exc:
+    except (CLIError, SettingsError, CorpusError, IndexStoreError, EncoderError, QuestionError, NotFound,
+            ServerError) as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

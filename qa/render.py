@@ -24,7 +24,8 @@ def cited_json(cited: Hit | Answer) -> dict:
     return {**asdict(cited), "page": cited.pages[0] if cited.pages else None}
 
 
-def result_json(result: Result, service) -> dict:
+def result_json(result: Result, service=None) -> dict:
+    """The API's answer to a question (``index`` names the version ``service`` serves)."""
     return {
         "question": result.question,
         "answerable": result.answerable,
@@ -36,31 +37,39 @@ def result_json(result: Result, service) -> dict:
         "answer": cited_json(result.answer) if result.answer else None,
         "passages": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
-        "index": index_info(service),
+        "index": index_info(service) if service is not None else None,
     }
 
 
-def _marked(hit: Hit) -> str:
+def _marked(hit: dict) -> str:
     """The passage text with its evidence sentence in bold and matched terms in yellow."""
     out = []
-    for i, ch in enumerate(hit.text):
-        kinds = {h.kind for h in hit.highlights if h.text_start <= i < h.text_end}
+    for i, ch in enumerate(hit["text"]):
+        kinds = {h["kind"] for h in hit["highlights"] if h["text_start"] <= i < h["text_end"]}
         style = (_BOLD if "sentence" in kinds else "") + (_YELLOW if "term" in kinds else "")
         out.append(f"{style}{ch}{_RESET}" if style else ch)
     return "".join(out)
 
 
-def _with_span(answer: Answer, color: bool) -> str:
+def _short(answer: dict) -> dict | None:
+    """The short answer to show inside the answer sentence: one likely right, and not the whole sentence."""
+    span = answer.get("span")
+    if span is None or not span["shown"] or (span["text_start"], span["text_end"]) == (0, len(answer["text"])):
+        return None
+    return span
+
+
+def _with_span(answer: dict, color: bool) -> str:
     """The answer text with its short answer in yellow (in brackets without colour)."""
-    span = answer.span
-    if span is None or not span.shown or (span.text_start, span.text_end) == (0, len(answer.text)):
-        return answer.text
-    a, b = span.text_start, span.text_end
+    span, text = _short(answer), answer["text"]
+    if span is None:
+        return text
+    a, b = span["text_start"], span["text_end"]
     mark = (lambda s: f"{_YELLOW}{s}{_RESET}{_BOLD}") if color else (lambda s: f"【{s}】")
-    return answer.text[:a] + mark(answer.text[a:b]) + answer.text[b:]
+    return text[:a] + mark(text[a:b]) + text[b:]
 
 
-def page_label(pages: tuple[int, ...]) -> str:
+def page_label(pages) -> str:
     """" 第 3 页" or " 第 3–4 页" for a paged document, nothing otherwise."""
     if not pages:
         return ""
@@ -68,28 +77,35 @@ def page_label(pages: tuple[int, ...]) -> str:
 
 
 def render_result(result: Result, color: bool = False) -> str:
+    return render_json(result_json(result), color)
+
+
+def render_json(body: dict, color: bool = False) -> str:
+    """An answer in the API's JSON shape (``result_json``, or a server's) as terminal text."""
     c = (lambda code, s: f"{code}{s}{_RESET}") if color else (lambda code, s: s)
-    lines = [c(_BOLD, f"问：{result.question}")]
-    if result.answer:
-        a = result.answer
-        short = a.span is not None and a.span.shown and (a.span.text_start, a.span.text_end) != (0, len(a.text))
+    lines = [c(_BOLD, f"问：{body['question']}")]
+    a = body.get("answer")
+    if a:
+        short = _short(a)
         if short:
-            lines.append(c(_BOLD, f"答：{a.span.text}"))
-        lines += [c(_BOLD, f"{'原文' if short else '答'}：{_with_span(a, color)}"), c(_CYAN, f"    出处：《{a.title}》 {a.section or '（正文开头）'}{page_label(a.pages)}  "
-                                               f"[{a.doc_id} {a.start}:{a.end}] {a.passage_id}")]
+            lines.append(c(_BOLD, f"答：{short['text']}"))
+        lines += [c(_BOLD, f"{'原文' if short else '答'}：{_with_span(a, color)}"),
+                  c(_CYAN, f"    出处：《{a['title']}》 {a['section'] or '（正文开头）'}{page_label(a['pages'])}  "
+                           f"[{a['doc_id']} {a['start']}:{a['end']}] {a['passage_id']}")]
     else:
-        lines.append(c(_YELLOW, f"未找到答案：{result.missing or result.reason}"))
+        lines.append(c(_YELLOW, f"未找到答案：{body.get('missing') or body['reason']}"))
     lines.append("")
-    for n, hit in enumerate(result.hits, 1):
-        s = hit.scores
-        lines.append(c(_CYAN, f"[{n}] {hit.section or '（正文开头）'}{page_label(hit.pages)}  "
-                              f"[{hit.doc_id} {hit.start}:{hit.end}] {hit.passage_id}"))
-        lines.append(c(_DIM, f"    score {hit.score:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}  blend {s['blend']:.3f}"))
-        if hit.parts:  # the learned order: its score's largest parts
-            top = sorted(hit.parts.items(), key=lambda kv: -abs(kv[1]))[:4]
+    for n, hit in enumerate(body["passages"], 1):
+        s = hit["scores"]
+        lines.append(c(_CYAN, f"[{n}] {hit['section'] or '（正文开头）'}{page_label(hit['pages'])}  "
+                              f"[{hit['doc_id']} {hit['start']}:{hit['end']}] {hit['id']}"))
+        lines.append(c(_DIM, f"    score {hit['score']:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  "
+                             f"bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}  blend {s['blend']:.3f}"))
+        if hit.get("parts"):  # the learned order: its score's largest parts
+            top = sorted(hit["parts"].items(), key=lambda kv: -abs(kv[1]))[:4]
             lines.append(c(_DIM, "    learned: " + "  ".join(f"{k} {v:+.3f}" for k, v in top)))
-        text = _marked(hit) if color else hit.text
+        text = _marked(hit) if color else hit["text"]
         lines.append("    " + text.replace("\n", "\n    "))
-    t = result.timings_ms
+    t = body["timings_ms"]
     lines.append(c(_DIM, "timings ms: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items())))
     return "\n".join(lines)

@@ -220,3 +220,103 @@ def test_a_first_run_makes_an_admin_token_kept_beside_the_index(tmp_path):
     assert not created and again.admin_token == made.admin_token
     configured, created = admin_token(Settings().with_(index_dir=tmp_path / "other" / "index", admin_token="mine"))
     assert not created and configured.admin_token == "mine" and not (tmp_path / "other").exists()
+
+
+def _questions_answered(port: int) -> float:
+    """The server's own count of questions (its /metrics), to tell which process answered."""
+    from eval.serving import Client
+
+    status, body = Client(port).get("/metrics")
+    assert status == 200
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+               if line.startswith("qa_questions_total"))
+
+
+def test_the_command_works_through_a_running_server(real_settings, tmp_path):
+    """ask, add, sync and remove go through a server that serves the command's index, so its loaded
+    model does the work; --local and a server with another index do not; changes need its token."""
+    from eval.serving import start_server, stop_server
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "policy.md").write_text("# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n", encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "idx", documents_dir=tmp_path / "uploads",
+                                   cache_dir=tmp_path / "cache")
+    env = _env(settings, QA_ADMIN_TOKEN="cli-token")
+    run = lambda *args, env=env: subprocess.run([sys.executable, "-m", "qa.cli", *args], env=env,  # noqa: E731
+                                                capture_output=True, text=True, timeout=300)
+    assert run("build", str(docs), "--quiet").returncode == 0
+    proc, port, _ = start_server(settings, env={"QA_ADMIN_TOKEN": "cli-token"})
+    try:
+        env["QA_PORT"] = str(port)
+        asked = run("ask", "长期护理保险每月补助多少钱？", "--json")
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["passages"][0]["doc_id"] == "policy"
+        assert _questions_answered(port) == 1
+
+        (docs / "fund.txt").write_text("公积金通知\n\n住房公积金缴存比例为12%。\n", encoding="utf-8")
+        synced = run("sync", str(docs))
+        assert synced.returncode == 0, synced.stderr
+        assert "added fund" in synced.stdout and f"through the server at http://127.0.0.1:{port}" in synced.stdout
+        more = tmp_path / "more.md"
+        more.write_text("# 大病保险\n\n大病保险起付线为1.5万元。\n", encoding="utf-8")
+        added = run("add", str(more))
+        assert "added more" in added.stdout and "3 documents" in added.stdout, added.stderr
+        asked = run("ask", "大病保险起付线是多少？", "--json")  # the server answers from the new version at once
+        assert json.loads(asked.stdout)["passages"][0]["doc_id"] == "more" and _questions_answered(port) == 2
+
+        without = {k: v for k, v in env.items() if k != "QA_ADMIN_TOKEN"}
+        refused = run("remove", "more", env=without)
+        assert refused.returncode == 2 and "needs its admin token" in refused.stderr
+        removed = run("remove", "more")
+        assert "removed more" in removed.stdout and "through the server" in removed.stdout, removed.stderr
+
+        local = run("ask", "住房公积金缴存比例是多少？", "--json", "--local")
+        assert json.loads(local.stdout)["passages"][0]["doc_id"] == "fund"
+        other = run("ask", "住房公积金缴存比例是多少？", "--json", env={**env, "QA_INDEX_DIR": str(real_settings.index_dir)})
+        assert json.loads(other.stdout)["passages"][0]["doc_id"] == "article"  # its own index, in process
+        assert _questions_answered(port) == 2
+
+        info = run("info", "--server", f"http://127.0.0.1:{port}")
+        assert "documents  2" in info.stdout and "fund" in info.stdout, info.stderr
+    finally:
+        stop_server(proc)
+    gone = run("ask", "大病保险起付线是多少？", "--server", f"http://127.0.0.1:{port}")
+    assert gone.returncode == 2 and gone.stderr.strip() == f"qa: error: no server answers at http://127.0.0.1:{port}"
+
+
+def test_naming_server_files_is_for_clients_on_the_servers_machine(app):
+    from fastapi.testclient import TestClient
+
+    settings = app.state.settings
+    with TestClient(create_app_with_token(settings, app)) as http:  # TestClient's address is "testclient"
+        answer = http.post("/admin/files", json={"remove": ["article"]}, headers={"authorization": "Bearer t"})
+    assert answer.status_code == 403 and "only from that machine" in answer.json()["detail"]
+
+
+def create_app_with_token(settings, app):
+    from api.app import create_app
+
+    return create_app(settings.with_(admin_token="t"), service=app.state.service)
+
+
+def test_removing_a_document_in_process_loads_no_model(real_settings, tmp_path):
+    from corpus.documents import load_documents
+    from qa import updates
+    from qa.loading import build_encoder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# 甲\n\n甲方每月缴费100元。\n", encoding="utf-8")
+    (docs / "b.md").write_text("# 乙\n\n乙方每年体检一次。\n", encoding="utf-8")
+    (docs / "c.md").write_text("# 丙\n\n丙方按季度报销。\n", encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "idx", cache_dir=tmp_path / "cache")
+    updates.build(load_documents([docs]), settings, progress=False)
+    encoder = build_encoder(settings)
+    # (three documents, so two remain: with one left, titles drop out of what is embedded,
+    # and the texts without them were never embedded)
+    done = updates.apply(settings, remove=["b"], encoder=encoder)
+    assert done.removed == ("b",) and done.manifest.counts.documents == 2
+    assert not encoder.loaded
+    updates.apply(settings, add=load_documents([docs / "b.md"]), encoder=encoder)  # its text is in the cache
+    assert not encoder.loaded

@@ -1,18 +1,22 @@
 """Changing the collection while serving: upload, replace and remove documents (admin token)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from api.deps import AppSettings, require_admin
-from api.errors import TooLarge
-from api.schemas import Changed, ErrorOut
+from api.errors import Forbidden, TooLarge
+from api.schemas import Changed, ErrorOut, LocalChange
 from qa import updates
 from qa.settings import Settings
 
 router = APIRouter(prefix="/documents", tags=["documents"], dependencies=[Depends(require_admin)],
                    responses={s: {"model": ErrorOut} for s in (403, 404, 409, 413, 422)})
+local = APIRouter(prefix="/admin", tags=["documents"], dependencies=[Depends(require_admin)],
+                  responses={s: {"model": ErrorOut} for s in (403, 409, 413, 422)})
+LOOPBACK = {"127.0.0.1", "::1"}
 Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pdf, .docx, .html files")]
 
 
@@ -55,6 +59,24 @@ def remove(doc_id: str, request: Request, settings: AppSettings):
     return _apply(request, settings, remove=[doc_id])
 
 
+@local.post("/files", response_model=Changed)
+def local_files(body: LocalChange, request: Request, settings: AppSettings):
+    """Add, remove or sync documents from files on the server's own machine, as `qa add`, `qa
+    remove` and `qa sync` do in process: the documents stay where they are, so a later sync of
+    their folder finds them.  The `qa` command uses it when a server serves its index, so that
+    the server's loaded model embeds them.  Only for clients on that machine (loopback)."""
+    if request.client is None or request.client.host not in LOOPBACK:
+        raise Forbidden("files on the server's machine can be named only from that machine; "
+                        "upload them with POST /documents")
+    if body.sync is not None:
+        folder = Path(body.sync)
+        if not folder.is_dir():
+            raise updates.DocumentError(f"{folder}: not a folder on the server's machine")
+        return _apply(request, settings, change=lambda encoder: updates.sync(settings, folder, encoder=encoder))
+    documents = updates.load_documents([Path(p) for p in body.add], settings.read_limits) if body.add else []
+    return _apply(request, settings, add=documents, remove=list(dict.fromkeys(body.remove)))
+
+
 def _read(file: UploadFile, settings: Settings) -> bytes:
     data = file.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
@@ -63,13 +85,14 @@ def _read(file: UploadFile, settings: Settings) -> bytes:
     return data
 
 
-def _apply(request: Request, settings: Settings, **change) -> Changed:
+def _apply(request: Request, settings: Settings, change=None, **what) -> Changed:
+    """Make the change (``updates.apply`` with ``what``, or ``change(encoder)``) and serve it."""
     state = request.app.state
     if getattr(state, "update_encoder", None) is None:
         from qa.loading import update_encoder
 
         state.update_encoder = update_encoder(settings)
-    done = updates.apply(settings, encoder=state.update_encoder, **change)
+    done = change(state.update_encoder) if change else updates.apply(settings, encoder=state.update_encoder, **what)
     state.reloader.reload()  # serve the new version before answering
     m = done.manifest
     return Changed(added=list(done.added), replaced=list(done.replaced), removed=list(done.removed),
