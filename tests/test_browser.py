@@ -54,6 +54,11 @@ def test_type_a_question_and_see_a_cited_answer(page):
     assert "2.49亿人" in first.inner_text()
     assert first.query_selector("mark.sentence") is not None
     assert "2025年" in [m.inner_text() for m in first.query_selector_all("mark.term")]
+    # answers, not internals: how sure it is in words; the scores folded under 细节 until asked for
+    assert page.inner_text("#assurance").startswith("请核对")
+    assert not first.query_selector(".scores").is_visible() and "dense" not in first.inner_text()
+    first.query_selector("details summary").click()
+    assert first.query_selector(".scores").is_visible() and "dense" in first.inner_text()
 
 
 def test_a_short_answer_is_shown_only_when_likely_right_and_a_missing_detail_is_named(page, client):
@@ -89,13 +94,51 @@ def test_citation_opens_the_document_with_the_span_highlighted(page, client):
 
 def test_no_answer_and_error_states(page):
     _ask(page, "明天北京会下雨吗？")
-    page.wait_for_function("() => document.querySelector('#no-answer')?.innerText.includes('置信度')")
+    page.wait_for_function("() => document.querySelector('#no-answer')?.innerText.includes('没有段落足够好地回答')")
     refusal = page.inner_text("#no-answer")
-    assert "未找到答案" in refusal and "置信度 0." in refusal
+    assert "未找到答案" in refusal and "置信度" not in refusal
+    page.click("#no-answer details summary")
+    assert "置信度 0." in page.inner_text("#no-answer")
     # the input's length check stops a person; the server still refuses a longer question
     page.eval_on_selector("#question", "el => { el.setCustomValidity(''); el.value = '长'.repeat(501); }")
     page.click("#ask-button")
     assert "500" in page.wait_for_selector("#error").inner_text()
+
+
+@pytest.fixture(scope="module")
+def keyed_server(real_settings, service):
+    """The real app on the session's index, with QA_API_KEYS set."""
+    from api.app import create_app
+
+    with serving(create_app(real_settings.with_(api_keys=("page-key-1",)), service=service)) as url:
+        yield url
+
+
+def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab(browser, keyed_server):
+    page = browser.new_page()
+    try:
+        page.goto(keyed_server + "/")
+        page.wait_for_selector("#index-info:has-text('段落')")  # /health needs no key
+        assert not page.is_visible("#key-box")
+        _ask(page, "2025年失业保险参保人数是多少？")
+        assert "需要访问密钥" in page.wait_for_selector("#error").inner_text()
+        assert page.is_visible("#key-box")
+        page.fill("#api-key", "wrong")
+        _ask(page, "2025年失业保险参保人数是多少？")
+        page.wait_for_function("() => document.querySelector('#error')?.innerText.includes('访问密钥不对')")
+        page.fill("#api-key", "page-key-1")
+        _ask(page, "2025年失业保险参保人数是多少？")
+        assert "2.49亿人" in page.wait_for_selector("#answer").inner_text()
+        page.reload()  # the tab keeps it; a new tab (another page) would not
+        assert page.input_value("#api-key") == "page-key-1" and page.is_visible("#key-box")
+        _ask(page, "2025年失业保险参保人数是多少？")
+        assert "2.49亿人" in page.wait_for_selector("#answer").inner_text()
+        other = browser.new_page()
+        other.goto(keyed_server + "/")
+        assert other.input_value("#api-key") == ""
+        other.close()
+    finally:
+        page.close()
 
 
 # --- characters outside the Basic Multilingual Plane, under a strict CSP -------------------

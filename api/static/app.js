@@ -48,6 +48,11 @@ function retryAfterSeconds(value) {
 function httpMessage(resp, body) {
   const detail = detailText(body && body.detail);
   const wait = retryAfterSeconds(resp.headers.get("Retry-After"));
+  if (resp.status === 429) return `提问太频繁，请 ${wait === null ? 1 : wait} 秒后再试`;
+  if (resp.status === 401) {
+    showKeyBox();
+    return apiKey ? "访问密钥不对：请在页面上方重新填写" : "这个服务需要访问密钥：请在页面上方填写后再提问";
+  }
   if (resp.status === 503 && wait !== null) {
     return `服务正忙，请 ${wait} 秒后重试` + (detail ? `（${detail}）` : "");
   }
@@ -55,12 +60,29 @@ function httpMessage(resp, body) {
   return (detail || "请求失败") + `（HTTP ${resp.status}）`;
 }
 
+// The API key, when the server asks for one (QA_API_KEYS): kept like the admin token, in this
+// tab only (a variable mirrored in sessionStorage), and sent as X-API-Key, so it never mixes
+// with the admin token's Authorization header.
+const KEY_KEY = "qa.apiKey";
+let apiKey = (() => { try { return sessionStorage.getItem(KEY_KEY) || ""; } catch (e) { return ""; } })();
+
+function storeKey(value) {
+  apiKey = value;
+  try {
+    if (value) sessionStorage.setItem(KEY_KEY, value); else sessionStorage.removeItem(KEY_KEY);
+  } catch (e) { /* storage disabled: the variable still holds it for this page */ }
+}
+
+function showKeyBox() { $("#key-box").classList.remove("hidden"); }
+
 // fetch + JSON that keeps the three failures apart: no connection, an HTTP error with the
 // API's detail, and a 2xx whose body is not JSON.
 async function api(url, options) {
   let resp;
+  const sent = { ...(options || {}) };
+  if (apiKey) sent.headers = { ...(sent.headers || {}), "X-API-Key": apiKey };
   try {
-    resp = await fetch(url, options);
+    resp = await fetch(url, sent);
   } catch (e) {
     throw new PageError("无法连接到服务");
   }
@@ -128,17 +150,37 @@ function withSpan(a) {
     esc(chars.slice(e).join(""));
 }
 
+// How sure the service is, in words a reader can act on; the numbers stay under 细节.
+// Only a short answer has a calibrated chance of being right (span.probability, 1 for a fact
+// the document states about itself); an answer sentence is the closest evidence, to be checked.
+function assurance(a) {
+  if (spanShown(a, codePoints(a.text))) {
+    const p = a.span.probability;
+    return p === null || p >= 1 ? "把握较大：答案取自文档自身的信息" : `把握较大：这个短答案约有 ${Math.round(p * 100)}% 的可能正确`;
+  }
+  return "请核对：这是原文中与问题最相关的一句，未能确定更短的答案";
+}
+
+// Scores and their parts, folded away: they explain the order, they are not the answer.
+function details(inner) {
+  return `<details class="details"><summary>细节</summary><div class="scores">${inner}</div></details>`;
+}
+
 function renderResult(r) {
   let html = "";
+  const confidence = `置信度 ${r.confidence.toFixed(3)}（拒答阈值以下即不作答）`;
   if (r.answerable && r.answer) {
     const a = r.answer;
     const page = pageLabel(a);
+    const p = a.span && a.span.probability !== null && a.span.probability !== undefined
+      ? ` · 短答案「${esc(a.span.text)}」正确的估计概率 ${a.span.probability.toFixed(2)}` : "";
     html += `<div class="card answer" id="answer">${shortAnswer(a)}<div class="text" id="answer-text">${withSpan(a)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
-      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""} · 字符 ${a.start}–${a.end}</div></div>`;
+      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""} · 字符 ${a.start}–${a.end}</div>
+      <div class="assurance" id="assurance">${esc(assurance(a))}</div>${details(confidence + p)}</div>`;
   } else {
     // The service's reason is English for API clients; a reader of this page gets it in Chinese, the detail on hover.
-    const why = r.missing ? `${esc(r.missing)}。` : `没有段落足够好地回答这个问题（置信度 ${r.confidence.toFixed(3)}）。`;
-    html += `<div class="card noanswer" id="no-answer"><strong>未找到答案。</strong> <span class="meta" id="no-answer-why" title="${esc(r.reason)}">${why}</span><div class="meta">以下是最接近的段落，仅供参考。</div></div>`;
+    const why = r.missing ? `${esc(r.missing)}。` : "没有段落足够好地回答这个问题。";
+    html += `<div class="card noanswer" id="no-answer"><strong>未找到答案。</strong> <span class="meta" id="no-answer-why" title="${esc(r.reason)}">${why}</span><div class="meta">以下是最接近的段落，仅供参考。</div>${details(confidence)}</div>`;
   }
   r.passages.forEach((p, n) => {
     const s = p.scores;
@@ -147,7 +189,7 @@ function renderResult(r) {
       <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}${page ? ` <span class="page">${page}</span>` : ""}</div>
       <div class="passage-text">${marked(p.text, p.highlights)}</div>
       <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}</div>
-      <div class="scores">score ${p.score.toFixed(3)}${learnedParts(p.parts)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)} · blend ${s.blend.toFixed(3)}</div>
+      ${details(`score ${p.score.toFixed(3)}${learnedParts(p.parts)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)} · blend ${s.blend.toFixed(3)}`)}
     </div>`;
   });
   html += `<p class="meta">用时 ${r.timings_ms.total.toFixed(0)} ms</p>`;
@@ -242,6 +284,9 @@ $("#ask-form").addEventListener("submit", (e) => {
   ask(q);
 });
 window.addEventListener("hashchange", route);
+$("#api-key").addEventListener("input", (e) => storeKey(e.target.value.trim()));
+$("#api-key").value = apiKey;
+if (apiKey) showKeyBox();
 function loadHealth() {
   return api("/health").then((h) => {
     $("#index-info").textContent = `${h.documents} 篇文档 · ${h.passages} 个段落 · 模型 ${h.model}`;
