@@ -1,6 +1,6 @@
 """Seconds and rows sent for a one-document change on the Milvus backend at ~10,000 passages (not a test).
 
-    PYTHONPATH=<checkout> .venv/bin/python tests/bench_milvus_change.py /tmp/out [../shared/data]
+    .venv/bin/python -m eval.bench_milvus_change /tmp/out [../shared/data]
 
 Runs unchanged on 68206e9 (a whole collection per version) and after (versioned rows),
 so the two can be compared: 209 copies of the article (48 passages each, one sentence
@@ -96,4 +96,4 @@ def main(out: Path, data: Path) -> dict:
 
 if __name__ == "__main__":
     data = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT.parent / "shared" / "data"
-    print(json.dumps(main(Path(sys.argv[1]), data), indent=1))
+    sys.stdout.write(json.dumps(main(Path(sys.argv[1]), data), indent=1) + "\n")  # a script: its answer is its output

@@ -78,7 +78,8 @@ def real_settings(tmp_path_factory) -> Settings:
     return settings
 
 
-BACKENDS = ("faiss", "milvus")
+# Milvus Lite starts a server per folder: its variants are slow (`pytest -m "not slow"` runs FAISS only).
+BACKENDS = ("faiss", pytest.param("milvus", marks=pytest.mark.slow))
 
 
 def milvus_variant(settings: Settings, folder) -> Settings:

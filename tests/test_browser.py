@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import FakeEncoder, serving
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = os.environ.get("QA_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -526,3 +526,40 @@ def test_documents_panel_takes_a_dropped_file_and_replaces_it(admin_page, admin_
     expect(status).to_contain_text("已删除 garden", timeout=120_000)
     expect(row).to_have_count(0)
     _no_problems_but_refusals(page, ["413 (Request Entity Too Large)"])
+
+
+def test_the_eval_report_is_one_readable_page(browser, tmp_path):
+    """Issue #24: `qa eval --report` writes one self-contained page; in Chromium it fetches nothing
+    else, its three charts draw, and no two labels of a chart overlap."""
+    import json
+
+    from eval.report import write_report
+
+    report = json.loads((Path(__file__).parents[1] / "eval" / "reports" / "questions.json").read_text(encoding="utf-8"))
+    html_page = write_report(report, tmp_path)
+    page = browser.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url))
+    try:
+        page.goto(html_page.as_uri())
+        assert fetched == [html_page.as_uri()]
+        assert page.inner_text("h1").startswith("Evaluation — questions")
+        assert "pipeline" in page.inner_text("table") and page.query_selector_all(".miss")
+        overlaps = page.evaluate("""() => [...document.querySelectorAll('svg')].map((svg) => {
+            const r = svg.getBoundingClientRect();
+            const boxes = [...svg.querySelectorAll('text')].map((t) => t.getBoundingClientRect())
+              .filter((b) => b.width > 0 && b.height > 0);
+            const hit = [];
+            boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b) => {
+              const dx = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+              const dy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+              if (dx > 1 && dy > 1) hit.push([Math.round(a.left), Math.round(a.top), Math.round(b.left), Math.round(b.top)]);
+            }));
+            return {width: r.width, height: r.height, texts: boxes.length, hit};
+        })""")
+        assert len(overlaps) == 3
+        for chart in overlaps:
+            assert chart["width"] > 300 and chart["height"] > 150 and chart["texts"] > 5
+            assert chart["hit"] == [], f"labels overlap: {chart}"
+    finally:
+        page.close()

@@ -89,6 +89,7 @@ def test_bad_settings_are_reported(monkeypatch, capsys):
     assert "QA_PASSAGE_CHARS" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_installed_script_builds_a_folder_and_answers(real_settings, tmp_path, backend):
     """build, ask, add, remove and sync from the installed script, on each backend (Milvus: Lite in a folder)."""
@@ -176,6 +177,7 @@ def test_the_terminal_shows_the_short_answer_first_and_marks_it_in_its_sentence(
     assert "未找到答案：文中没有提到具体年份" in render_result(refused)
 
 
+@pytest.mark.slow
 def test_serve_build_missing_builds_the_default_corpus_then_serves(real_settings, tmp_path):
     """`make run` on a fresh clone: no index yet, so `qa serve --build-missing` builds one first."""
     from eval.serving import Client, start_server, stop_server
@@ -232,6 +234,7 @@ def _questions_answered(port: int) -> float:
                if line.startswith("qa_questions_total"))
 
 
+@pytest.mark.slow
 def test_the_command_works_through_a_running_server(real_settings, tmp_path):
     """ask, add, sync and remove go through a server that serves the command's index, so its loaded
     model does the work; --local and a server with another index do not; changes need its token."""

@@ -87,6 +87,7 @@ class SlowSockets:
         self.selector.close()
 
 
+@pytest.mark.slow
 def test_slow_sockets_from_one_address_do_not_stall_another(guarded):
     slow = SlowSockets(guarded, SLOW_ADDRESS, SLOW_SOCKETS)
     ok = asked = 0
@@ -121,6 +122,7 @@ def _raw(port: int, requests: list[bytes]) -> list[int]:
     return statuses
 
 
+@pytest.mark.slow
 def test_made_up_methods_do_not_grow_the_metrics(guarded):
     rng = random.Random(21)
 

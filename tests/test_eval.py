@@ -81,6 +81,7 @@ def article_report(service):
     return evaluate(service, labelled_items(service, load_jsonl(DEFAULT_DATASET)), "questions.jsonl")
 
 
+@pytest.mark.slow
 def test_quality_on_the_labelled_set(article_report):
     """Regression floors at what the pipeline reaches now (README); issue #4 asks for more."""
     r = article_report
@@ -106,6 +107,7 @@ def test_the_short_answer_on_the_labelled_set(article_report):
     assert article_report["outside_passages"] >= 4  # bylines and titles: in no passage, answered from the facts
 
 
+@pytest.mark.slow
 def test_report_shape_and_files(article_report, tmp_path):
     from eval.report import write_report
 
@@ -116,9 +118,13 @@ def test_report_shape_and_files(article_report, tmp_path):
     assert set(r["no_answer"]) == {"precision", "recall", "false_refusal_rate"}
     assert r["latency_ms"]["p50"] > 0 and "number" in r["by_tag"]
     json.dumps(r, ensure_ascii=False)
-    md = write_report(r, tmp_path)
-    text = md.read_text(encoding="utf-8")
-    assert "| pipeline |" in text and "Missed questions" in text
+    page = write_report(r, tmp_path)
+    assert page == tmp_path / "questions.html"
+    text = page.read_text(encoding="utf-8")
+    assert "<td>pipeline</td>" in text and f"Missed questions ({len(r['misses'])})" in text
+    assert text.count("<svg") == 3  # recall@k, by type, by tag: inline, nothing to fetch
+    assert "src=" not in text and "href=" not in text and "<script" not in text
+    assert r["misses"][0]["question"] in text
     assert (tmp_path / "questions.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -136,6 +142,8 @@ def test_squad_loader(tmp_path):
     assert docs[0].text[start:end] == "15至20厘米"
 
 
+@pytest.mark.slow
+@pytest.mark.data
 @pytest.mark.skipif(not (SHARED_DATA / "cmrc2018_trial.json").exists(), reason="../shared/data not beside the project")
 def test_cmrc_sample_runs(real_settings):
     """A bounded CMRC run: builds a cached index of a slice of the file and scores it."""

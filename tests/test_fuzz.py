@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402  (schemathesis brings
 from api.app import create_app  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
+pytestmark = [pytest.mark.slow]
+
 # The schema needs no index (read from the app object, no request, no lifespan); the
 # session's service is attached before the first request.
 _HOME = Path(tempfile.mkdtemp(prefix="qa-fuzz-"))  # nothing the fuzzer sends can touch the project's var/

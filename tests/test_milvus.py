@@ -21,6 +21,8 @@ from qa.settings import ROOT, Settings
 
 from .conftest import FakeEncoder, lite_released, milvus_variant
 
+pytestmark = [pytest.mark.slow]
+
 CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n"
 
 

@@ -107,6 +107,8 @@ def test_questions_over_awkward_text_answer_with_exact_citations(tmp_path, text,
             assert squash(original[h.start : h.end]) == squash(hit.text[h.text_start : h.text_end])
 
 
+@pytest.mark.slow
+@pytest.mark.data
 @pytest.mark.parametrize("name", ["cmrc2018_trial.json", "drcd_test.json"])
 def test_every_context_of_the_public_sets_builds(tmp_path, name):
     from eval.squad import load_squad

@@ -201,6 +201,7 @@ def _refused(port: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(real_settings):
     from eval.serving import server_log, start_server, stop_server
 

@@ -13,6 +13,8 @@ from qa.ranking import WEIGHTS, Ranker
 
 from .conftest import SHARED_DATA
 
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
 PARTS = ("bm25", "dense", "hybrid")
 
 

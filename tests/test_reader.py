@@ -110,6 +110,8 @@ def test_reader_finds_the_figure_asked_for(reader):
     assert r.score_of(r.spans[0].start, r.spans[0].end) == pytest.approx(r.spans[0].score, abs=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.data
 def test_shipped_reader_reproduces_its_reported_figures(reader):
     """The weights in qa/data/ give the validation figures eval/train_reader.py reported for them."""
     from eval.metrics import cmrc_f1
@@ -130,6 +132,7 @@ def test_shipped_reader_reproduces_its_reported_figures(reader):
     assert right / len(windows) == pytest.approx(meta["validation"]["no_answer_accuracy"], abs=0.01)
 
 
+@pytest.mark.slow
 def test_the_reader_raises_span_f1_on_the_article_and_changes_nothing_else(reader_service):
     """Issue #20's figures on the labelled article set (README, "The reader"): span F1 0.554
     against 0.529 for the rules alone, answer accuracy and refusals as without it."""
@@ -143,6 +146,7 @@ def test_the_reader_raises_span_f1_on_the_article_and_changes_nothing_else(reade
     assert report["no_answer"]["recall"] >= 0.74 and report["no_answer"]["false_refusal_rate"] <= 0.02  # 0.745, 0.011
 
 
+@pytest.mark.slow
 def test_the_written_out_network_is_bert(real_settings):
     """build_net() with the e5 checkpoint's weights computes what transformers' BertModel does,
     so the reader starts from the model it claims to."""

@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import SHARED_DATA
 
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
 REGS = SHARED_DATA.parent / "corpus" / "regs"
 REGS_DEV = SHARED_DATA / "regs_dev.jsonl"
 

@@ -68,6 +68,7 @@ def _rebuild(settings, encoder) -> str:
     return build_index(load_documents([DEFAULT_CORPUS]), encoder, settings.split, settings.index_dir, progress=False).build_id
 
 
+@pytest.mark.slow
 def test_reload_under_concurrent_load_drops_nothing(own_index, service, st_encoder):
     from api.app import create_app
 
@@ -104,6 +105,7 @@ def test_reload_under_concurrent_load_drops_nothing(own_index, service, st_encod
         assert sum(t.name == "query-encoder" for t in threading.enumerate()) == threads_before
 
 
+@pytest.mark.slow
 def test_sighup_reloads_a_running_server(own_index, st_encoder):
     from eval.serving import Client, start_server, stop_server
 
@@ -141,6 +143,7 @@ def _kill_while_embedding(command: str, tmp_path, env) -> None:
     proc.wait()
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_build_leaves_the_previous_index(real_settings, tmp_path):
     index = tmp_path / "index"
     env = {**os.environ, "QA_INDEX_DIR": str(index), "QA_MODELS_DIR": str(real_settings.models_dir),
@@ -153,6 +156,7 @@ def test_kill_9_during_a_build_leaves_the_previous_index(real_settings, tmp_path
     store.load(index, manifest.model.id, real_settings.split)
 
 
+@pytest.mark.slow
 def test_bench_reports_every_figure(real_settings, tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "QA_INDEX_DIR": str(real_settings.index_dir)}
@@ -163,17 +167,19 @@ def test_bench_reports_every_figure(real_settings, tmp_path):
     r = json.loads(out.read_text())
     questions = len(QUESTIONS)
     assert r["encode_ms"]["n"] == r["ask_ms"]["n"] == questions
-    assert r["encode_ms"]["p50"] <= r["encode_ms"]["p95"] <= r["encode_ms"]["p99"]
     assert r["http_1_client"]["n"] == questions and r["http_8_clients"]["n"] == 2 * questions
     for key in ("http_1_client", "http_8_clients"):
         assert r[key]["errors"] == 0 and r[key]["mismatches"] == 0
-    assert r["ratios"]["ask_p50_over_encode_p50"] == round(r["ask_ms"]["p50"] / r["encode_ms"]["p50"], 2)
     assert r["ranker"] == "learned" and r["ask_learned_ms"] == r["ask_ms"] and r["ask_blend_ms"]["n"] == questions
-    assert r["ratios"]["learned_p50_over_blend_p50"] == round(r["ask_learned_ms"]["p50"] / r["ask_blend_ms"]["p50"], 3)
     assert "learned order / blend" in run.stdout
     assert 50 < r["rss_mb_warm"] < 4000 and "build" not in r
+    # a normal client, asking at the per-client rate with a key of its own, is never refused
+    c = r["contention"]
+    assert c["rate_per_s"] == 10 and c["alone"]["errors"] == 0
+    assert all(c[f]["errors"] == 0 for f in ("flood_500", "flood_max_legal", "flood_max_ordinary", "flood_ordinary"))
 
 
+@pytest.mark.slow
 def test_kill_9_during_an_update_loses_nothing_acknowledged(real_settings, tmp_path):
     """`qa add` killed mid-embedding: the previous version serves, every acknowledged document is there."""
     env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "index"), "QA_CACHE_DIR": str(tmp_path / "cache"),

@@ -224,6 +224,8 @@ def test_docs_load_everything_from_this_server(client):
     assert "openapi.json" in client.get("/docs/init.js").text
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.browser
 def test_docs_render_in_a_browser_under_the_csp(live_server):
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -125,6 +125,7 @@ def test_cmrc_metric_by_hand():
     assert cmrc_f1("上海", ["北京"]) == cmrc_f1("", ["北京"]) == 0.0
 
 
+@pytest.mark.data
 @needs_data
 def test_whole_sentence_baselines_match_the_issue():
     """The whole sentence holding the answer: 0.21 on DRCD, as the issue quotes (on CMRC
@@ -138,6 +139,8 @@ def test_whole_sentence_baselines_match_the_issue():
     assert (cmrc["questions"], cmrc["span_f1"]) == (1000, 0.5956)
 
 
+@pytest.mark.slow
+@pytest.mark.data
 @needs_data
 def test_shipped_weights_reproduce_their_figures():
     """The stored figures of the shipped weights, recomputed on the first 300 questions of each
@@ -156,6 +159,7 @@ def test_shipped_weights_reproduce_their_figures():
     assert shipped["held_out"]["drcd_test.json:all"]["learned"]["f1"] >= 2 * shipped["held_out"]["drcd_test.json:all"]["learned"]["sentence_f1"]
 
 
+@pytest.mark.data
 @needs_data
 def test_training_reproduces_the_shipped_weights():
     """eval/train_span.py, run as shipped, gives the shipped weights (deterministic, numpy only)."""

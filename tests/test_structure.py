@@ -182,6 +182,7 @@ def regs():
     return plan(load_documents([REGS]), SplitSettings())
 
 
+@pytest.mark.data
 def test_every_regulation_reads_as_a_law_without_fragments(regs):
     parsed, passages = regs
     assert {pd.parsed.genre for pd in parsed} == {"law"}
@@ -196,6 +197,7 @@ def test_every_regulation_reads_as_a_law_without_fragments(regs):
             assert q.section.split(" > ")[-1].startswith("第") and q.section.endswith("条"), q.section
 
 
+@pytest.mark.data
 def test_regulation_passages_slice_their_documents(regs):
     parsed, passages = regs
     texts = {pd.doc.doc_id: pd.doc.text for pd in parsed}

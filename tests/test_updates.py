@@ -198,6 +198,7 @@ def test_a_replacement_never_touches_the_file_the_served_version_names(setup):
     assert _kept(settings) == [f"{first.document.sha256[:16]}/fund.txt"]
 
 
+@pytest.mark.slow
 def test_writers_wait_for_each_other_across_processes(setup, real_settings):
     """A `qa add` started while another writer holds the lock waits, then builds on that writer's version."""
     settings, docs = setup

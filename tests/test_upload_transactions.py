@@ -14,6 +14,8 @@ from corpus.documents import load_documents
 from eval.serving import start_server, stop_server
 from qa import updates
 
+pytestmark = [pytest.mark.slow]
+
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n"
