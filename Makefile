@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install model index run test browser eval bench clean
+.PHONY: install model index run test browser eval bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ eval: index
 
 bench: index
 	$(BIN)/qa bench
+
+# Measure every labelled set again and write the figures in docs/ from the reports (about 15 minutes).
+SHARED := ../shared
+docs: index
+	$(BIN)/qa eval --json eval/reports/questions.json --report eval/reports
+	$(BIN)/qa eval --dataset $(SHARED)/data/regs_dev.jsonl --corpus $(SHARED)/corpus/regs --json eval/reports/regs_dev.json --report eval/reports
+	$(BIN)/qa eval --squad $(SHARED)/data/cmrc2018_trial.json --json eval/reports/cmrc2018_trial.json --report eval/reports
+	$(BIN)/qa eval --squad $(SHARED)/data/drcd_test.json --json eval/reports/drcd_test.json --report eval/reports
+	$(BIN)/qa docs
 
 clean:
 	rm -rf var reports .pytest_cache
