@@ -33,3 +33,20 @@ def test_punctuation_and_stopwords_dropped():
 def test_bigrams():
     assert bigrams("四防“协同”") == frozenset({"四防", "防协", "协同"})
     assert bigrams("A") == frozenset()
+
+
+def test_the_shared_dictionaries_are_jiebas_own_and_share_each_word():
+    """corpus.tokenize builds jieba's frequency table and posseg's tag table in one pass, so they
+    share each word's string; they must be exactly what jieba would have loaded."""
+    import jieba
+    import jieba.posseg
+
+    from corpus import tokenize
+
+    freq, total, tags = tokenize._dictionaries()
+    reference = jieba.Tokenizer()
+    reference.initialize()
+    assert freq == reference.FREQ and total == reference.total
+    assert tags == jieba.posseg.POSTokenizer(reference).word_tag_tab
+    shared = dict.fromkeys(map(id, freq))
+    assert all(id(word) in shared for word in list(tags)[:1000])  # one string per word, not two
