@@ -37,16 +37,21 @@ def test_bigrams():
 
 def test_the_shared_dictionaries_are_jiebas_own_and_share_each_word():
     """corpus.tokenize builds jieba's frequency table and posseg's tag table in one pass, so they
-    share each word's string; they must be exactly what jieba would have loaded."""
+    share each word's string; with the domain dictionary added they must be exactly what jieba
+    would have loaded."""
     import jieba
     import jieba.posseg
 
     from corpus import tokenize
 
-    freq, total, tags = tokenize._dictionaries()
+    ours, tagger = tokenize._jieba(), tokenize._posseg()
+    tagger.makesure_userdict_loaded()  # the user dictionary's tags join on the first cut
     reference = jieba.Tokenizer()
     reference.initialize()
-    assert freq == reference.FREQ and total == reference.total
-    assert tags == jieba.posseg.POSTokenizer(reference).word_tag_tab
-    shared = dict.fromkeys(map(id, freq))
-    assert all(id(word) in shared for word in list(tags)[:1000])  # one string per word, not two
+    reference.load_userdict(str(tokenize.USER_DICT))
+    reference_tagger = jieba.posseg.POSTokenizer(reference)
+    reference_tagger.makesure_userdict_loaded()
+    assert ours.FREQ == reference.FREQ and ours.total == reference.total
+    assert tagger.word_tag_tab == reference_tagger.word_tag_tab
+    shared = dict.fromkeys(map(id, ours.FREQ))
+    assert all(id(word) in shared for word in list(tagger.word_tag_tab)[:1000])  # one string per word, not two
