@@ -54,9 +54,13 @@ class DenseIndex:
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, row ids) for one query vector, best first."""
         k = min(k, self.size)
+        params = None
         if isinstance(self._index, faiss.IndexHNSW):
-            self._index.hnsw.efSearch = ef_search(k)
-        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+            # Per call, never on the shared index: questions with different k search at once
+            # from the server's threads, and a breadth set by one applied to another's search.
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef_search(k)
+        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 

@@ -153,6 +153,9 @@ def test_hnsw_branch_agrees_with_exact_search():
     assert np.mean(overlap) >= 0.95
     assert np.allclose(graph.vectors(np.array([5, 9])), vectors[[5, 9]], atol=1e-6)
     assert ef_search(5) == 64 and ef_search(100) == 200
+    # the breadth goes with each search, never onto the index that concurrent questions share
+    shared = graph._index.hnsw.efSearch
+    assert len(graph.search(vectors[0], 150)[1]) == 150 and graph._index.hnsw.efSearch == shared
 
 
 def test_hnsw_index_round_trips(tmp_path, fake_encoder):
