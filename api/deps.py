@@ -13,18 +13,20 @@ from qa.service import QAService
 from qa.settings import Settings
 
 
-def get_service(request: Request) -> QAService:
+# Async, though they wait for nothing: FastAPI runs a plain `def` dependency in its thread
+# pool, one trip per dependency per request.
+async def get_service(request: Request) -> QAService:
     service = getattr(request.app.state, "service", None)
     if service is None:  # only while starting up: the lifespan has not loaded the index yet
         raise NotReady("index not loaded yet; try again in a moment")
     return service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
@@ -61,14 +63,14 @@ def admin_refusal(settings: Settings, authorization: str | None) -> str | None:
     return None
 
 
-def require_admin(settings: AppSettings, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(settings: AppSettings, authorization: Annotated[str | None, Header()] = None) -> None:
     """Only ``Authorization: Bearer <QA_ADMIN_TOKEN>``; a bare token or another scheme is refused."""
     why = admin_refusal(settings, authorization)
     if why:
         raise Forbidden(why)
 
 
-def require_api_key(settings: AppSettings, token: Annotated[Credentials, Depends(API_BEARER)],
+async def require_api_key(settings: AppSettings, token: Annotated[Credentials, Depends(API_BEARER)],
                     header: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
     """With ``QA_API_KEYS`` set, a data endpoint needs one of them as a bearer token or ``X-API-Key``."""
     if not settings.api_keys:
