@@ -563,3 +563,51 @@ def test_the_eval_report_is_one_readable_page(browser, tmp_path):
             assert chart["hit"] == [], f"labels overlap: {chart}"
     finally:
         page.close()
+
+
+def test_a_first_run_prints_the_admin_token_and_the_page_uploads_with_it(browser, real_settings, tmp_path):
+    """Issue #24: `qa serve` (what `make run` starts) with no QA_ADMIN_TOKEN makes a token, prints it
+    once, and a person who pastes it into the page can upload at once."""
+    import subprocess
+    import sys
+    import time
+
+    from corpus.documents import load_documents
+    from eval.serving import Client, free_port
+    from qa import updates
+    from qa.loading import update_encoder
+
+    expect = pytest.importorskip("playwright.sync_api").expect
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text(NOTES_MD, encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "var" / "index", cache_dir=tmp_path / "cache",
+                                   documents_dir=tmp_path / "uploads")
+    updates.apply(settings, add=load_documents([tmp_path / "docs"]), encoder=update_encoder(settings))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "QA_ADMIN_TOKEN"}
+    env.update(QA_INDEX_DIR=str(settings.index_dir), QA_MODELS_DIR=str(settings.models_dir),
+               QA_CACHE_DIR=str(settings.cache_dir), QA_DOCUMENTS_DIR=str(settings.documents_dir), QA_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    page = browser.new_page()
+    try:
+        deadline = time.time() + 120
+        while Client(port, timeout=2).get("/health")[0] != 200:
+            assert proc.poll() is None and time.time() < deadline, "qa serve did not start"
+            time.sleep(0.1)
+        printed = [proc.stdout.readline() for _ in range(3)]
+        assert printed[0].startswith("uploads are on: the admin token")
+        token = printed[2].strip()
+        assert token == (tmp_path / "var" / "admin-token").read_text(encoding="utf-8").strip() and len(token) >= 32
+        page.goto(f"http://127.0.0.1:{port}/")
+        _open_panel(page)
+        page.fill("#admin-token", token)
+        page.set_input_files("#upload-input", files=[_md("garden.md", GARDEN_MD)])
+        expect(page.locator("#docs-status")).to_have_class("status ok", timeout=120_000)
+        expect(page.locator("#docs-list tr[data-id='garden']")).to_have_count(1)
+        _ask(page, "社区花园每户每周浇水几次？")
+        assert "浇水" in page.wait_for_selector("#answer").inner_text()
+    finally:
+        page.close()
+        proc.terminate()
+        proc.wait(timeout=30)

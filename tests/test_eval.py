@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 from collections import Counter
 
@@ -123,7 +124,9 @@ def test_report_shape_and_files(article_report, tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "<td>pipeline</td>" in text and f"Missed questions ({len(r['misses'])})" in text
     assert text.count("<svg") == 3  # recall@k, by type, by tag: inline, nothing to fetch
-    assert "src=" not in text and "href=" not in text and "<script" not in text
+    assert "src=" not in text and "<script" not in text and "<link" not in text
+    assert all(ref.startswith("#") for ref in re.findall(r'href="([^"]*)"', text))  # the charts' own markers only
+    assert write_report(r, tmp_path).read_text(encoding="utf-8") == text  # the same report, the same page
     assert r["misses"][0]["question"] in text
     assert (tmp_path / "questions.png").read_bytes()[:4] == b"\x89PNG"
 

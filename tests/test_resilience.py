@@ -173,6 +173,7 @@ def test_bench_reports_every_figure(real_settings, tmp_path):
     assert r["ranker"] == "learned" and r["ask_learned_ms"] == r["ask_ms"] and r["ask_blend_ms"]["n"] == questions
     assert "learned order / blend" in run.stdout
     assert 50 < r["rss_mb_warm"] < 4000 and "build" not in r
+    assert r["cli_ask_s"] > 0 and "qa ask through the running server" in run.stdout
     # a normal client, asking at the per-client rate with a key of its own, is never refused
     c = r["contention"]
     assert c["rate_per_s"] == 10 and c["alone"]["errors"] == 0
