@@ -246,7 +246,8 @@ def table(r: dict) -> str:
          f"p95 {r['ask_learned_ms']['p95']} / {r['ask_blend_ms']['p95']}",
          f"{r['ratios']['learned_p50_over_blend_p50']}× (target ≤ 1.1×)"),
         ("http_ms, 1 client", f"p50 {h1['p50']}  p95 {h1['p95']}  p99 {h1['p99']}",
-         f"{r['ratios']['http1_p50_over_encode_p50']}× encode (target ≤ 2×), errors {h1['errors']}"),
+         f"{r['ratios']['http1_p50_over_encode_p50']}× encode (target ≤ 2×), "
+         f"{round(h1['p50'] / r['ask_ms']['p50'], 2)}× in-process ask (target ≤ 1.2×), errors {h1['errors']}"),
         ("http_ms, 8 clients", f"p50 {h8['p50']}  p95 {h8['p95']}  p99 {h8['p99']}",
          f"{h8['throughput_rps']} req/s = {r['ratios']['http8_throughput_over_encode_rate']} of back-to-back encoding "
          f"(target ≥ 0.7), errors {h8['errors']}, changed answers {h8['mismatches']}"),
