@@ -85,8 +85,9 @@ class RateLimit:
         if self.buckets is not None and scope.get("path") in self.paths:
             wait = self.buckets.take(name)
             if wait:
-                retry = max(1, math.ceil(wait))
-                await asyncio.sleep(min(wait, MAX_HOLD_S))
+                held = min(wait, MAX_HOLD_S)
+                await asyncio.sleep(held)
+                retry = max(0, math.ceil(wait - held))  # what is still to wait once the refusal is sent
                 return await send_json(send, 429, f"too many questions from this client: at most "
                                                   f"{self.buckets.rate:g} a second (bursts of {self.buckets.burst:g}); "
                                                   f"retry in {retry} s", [(b"retry-after", str(retry).encode())])

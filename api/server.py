@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ipaddress
 import json
 import logging
 import signal
@@ -21,6 +20,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api import logs
 from api.middleware import send_json
+from qa.remote import is_loopback
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,15 +31,6 @@ MAX_HEADER_BYTES = 16 * 1024  # request line and headers; more is answered 400 b
 
 class ExposureError(ValueError):
     """Serving a non-loopback address with nothing to keep strangers out."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(settings: Settings, public: bool) -> None:
@@ -182,7 +173,11 @@ class Config(uvicorn.Config):
     def __init__(self, app, settings: Settings, **overrides) -> None:
         options = dict(host=settings.host, port=settings.port, http=GuardedH11Protocol,
                        timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=settings.shutdown_timeout_s,
-                       h11_max_incomplete_event_size=MAX_HEADER_BYTES, log_config=None)
+                       h11_max_incomplete_event_size=MAX_HEADER_BYTES, log_config=None,
+                       # The peer is the client: uvicorn would otherwise take X-Forwarded-For from any
+                       # loopback peer, so a same-host proxy passing it on would let a remote client
+                       # name its own address (its share of questions, /admin/files' loopback check).
+                       proxy_headers=False)
         super().__init__(app, **{**options, **overrides})
         self.header_timeout_s = settings.header_timeout_s
         self.max_connections = settings.max_connections

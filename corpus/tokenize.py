@@ -55,17 +55,24 @@ def _dictionaries() -> tuple[dict[str, int], int, dict[str, str]]:
     stat = source.stat()
     cache = Path(tempfile.gettempdir()) / f"zhqa-jieba-1-{jieba.__version__}-{stat.st_size}-{int(stat.st_mtime)}.marshal"
     try:
-        words, freqs, total, tags = marshal.loads(cache.read_bytes())
+        if cache.stat().st_uid != os.getuid():  # a shared temp folder: only a file of our own is read
+            raise ValueError(f"{cache} belongs to another user")
+        words, freqs, total, tags = marshal.loads(cache.read_bytes())  # data only: marshal runs nothing
         if not (len(words) == len(freqs) and len(tags) <= len(words) and isinstance(total, int)):
             raise ValueError("a cache of another shape")
-    except (OSError, ValueError, EOFError, TypeError):
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        log.debug("jieba dictionary read from its source: %s", exc)
         words, freqs, total, tags = _read_dictionary(source)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp = None
         try:
-            tmp.write_bytes(marshal.dumps((words, freqs, total, tags)))
+            fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=cache.name + ".")  # a new file, never a link
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(marshal.dumps((words, freqs, total, tags)))
             os.replace(tmp, cache)
-        except OSError as exc:  # a read-only temp folder: it is only slower next time
+        except OSError as exc:  # read-only, or another user's file there: it is only slower next time
             log.info("jieba dictionary cache not written: %s", exc)
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
     return dict(zip(words, freqs)), total, dict(zip(words, tags))  # the dicts share each word's str
 
 

@@ -73,10 +73,10 @@ def _server(args: argparse.Namespace, settings: Settings):
     if getattr(args, "local", False):
         return None
     key = settings.api_keys[0] if settings.api_keys else None
-    path = admin_token_path(settings)
-    token = settings.admin_token or (path.read_text(encoding="utf-8").strip() if path.is_file() else None)
     if getattr(args, "server", None):
-        server = Server(args.server, key, token)
+        server = Server(args.server, key)
+        if not server.local:  # never this machine's own secrets to another machine
+            server.api_key, server.admin_token = settings.server_api_key or None, settings.server_admin_token or None
         if not serving(server, None):
             raise CLIError(f"no server answers at {server.url}")
         return server
@@ -84,8 +84,9 @@ def _server(args: argparse.Namespace, settings: Settings):
         build_id = read_manifest(settings.index_dir).build_id
     except IndexStoreError:
         return None  # no index here to match a server with
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    server = Server(f"http://{f'[{host}]' if ':' in host else host}:{settings.port}", key, token)
+    # a server bound to every address answers on loopback (IPv6 sockets are IPv6-only here)
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+    server = Server(f"http://{f'[{host}]' if ':' in host else host}:{settings.port}", key)
     return server if serving(server, build_id) else None
 
 
@@ -107,9 +108,18 @@ def _report_remote(server, changed: dict) -> None:
                                        "passages", "build_id"))) + f" (through the server at {server.url})")
 
 
-def _admin(server) -> None:
+def _admin(server, settings: Settings) -> None:
+    """Give ``server`` the admin token for a change: on this machine QA_ADMIN_TOKEN or the one
+    ``qa serve`` keeps beside the index; for another machine QA_SERVER_ADMIN_TOKEN."""
+    if server.local and not server.admin_token:
+        path = admin_token_path(settings)
+        try:
+            server.admin_token = settings.admin_token or path.read_text(encoding="utf-8").strip() or None
+        except OSError:  # none, or another user's (mode 0600)
+            server.admin_token = None
     if not server.admin_token:
-        raise CLIError(f"the server at {server.url} needs its admin token for changes: set QA_ADMIN_TOKEN, "
+        where = "QA_ADMIN_TOKEN" if server.local else "QA_SERVER_ADMIN_TOKEN"
+        raise CLIError(f"the server at {server.url} needs its admin token for changes: set {where}, "
                        "or run with --local to change the index in process")
 
 
@@ -118,7 +128,7 @@ def cmd_add(args: argparse.Namespace) -> None:
     paths = [Path(p) for p in args.paths]
     server = _server(args, settings)
     if server is not None:
-        _admin(server)
+        _admin(server, settings)
         if server.local:  # the server reads them where they are, as this command would
             for start in range(0, len(paths), LOCAL_ITEMS):
                 _report_remote(server, server.local_files(add=paths[start:start + LOCAL_ITEMS]))
@@ -140,7 +150,7 @@ def cmd_remove(args: argparse.Namespace) -> None:
     ids = list(dict.fromkeys(args.doc_ids))
     server = _server(args, settings)
     if server is not None:
-        _admin(server)
+        _admin(server, settings)
         if server.local:
             for start in range(0, len(ids), LOCAL_ITEMS):
                 _report_remote(server, server.local_files(remove=ids[start:start + LOCAL_ITEMS]))
@@ -160,7 +170,7 @@ def cmd_sync(args: argparse.Namespace) -> None:
     settings = _settings(args)
     server = _server(args, settings)
     if server is not None:
-        _admin(server)
+        _admin(server, settings)
         if not server.local:
             raise CLIError(f"sync reads a folder on the server's machine, and {server.url} is another machine; "
                            "run it there, or upload files with `qa add --server …`")

@@ -6,13 +6,23 @@ server costs the command about 0.1 s, where loading the service in process takes
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import mimetypes
 import uuid
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, ::ffff:127.x.x.x or localhost."""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or bool(getattr(address, "ipv4_mapped", None) and address.ipv4_mapped.is_loopback)
 
 
 class ServerError(Exception):
@@ -28,18 +38,22 @@ class Server:
 
     def __init__(self, url: str, api_key: str | None = None, admin_token: str | None = None,
                  timeout_s: float = 600) -> None:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url if "://" in url else f"http://{url}")
+            port = parts.port
+        except ValueError:  # a port that is no number, an unclosed [IPv6
+            parts, port = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ServerError(0, f"{url}: not a server address; use http://host:port")
         self.url = f"{parts.scheme}://{parts.netloc}"
-        self.host, self.port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        self.host, self.port = parts.hostname, port or (443 if parts.scheme == "https" else 80)
         self.https = parts.scheme == "https"
         self.api_key, self.admin_token, self.timeout_s = api_key, admin_token, timeout_s
 
     @property
     def local(self) -> bool:
         """On this machine: it can read the files this command names."""
-        return self.host in LOOPBACK
+        return is_loopback(self.host)
 
     def _request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                  admin: bool = False, timeout_s: float | None = None):
@@ -64,6 +78,8 @@ class Server:
         if response.status >= 400:
             detail = out.get("detail") if isinstance(out, dict) else None
             raise ServerError(response.status, str(detail or data[:200].decode(errors="replace") or response.reason))
+        if not isinstance(out, (dict, list)):  # a proxy's page, a redirect: not this API
+            raise ServerError(response.status, f"{self.url}{path} did not answer with the service's JSON")
         return out
 
     def _json(self, method: str, path: str, payload, admin: bool = False):

@@ -60,6 +60,10 @@ class Settings:
     log_format: str = "text"  # text | json
     queue_deadline_s: float = 2.0  # a question that waits longer for the encoder is answered 503 (qa/batching.py)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # keys for the data endpoints (comma-separated)
+    # What the qa command sends to a server on another machine (--server URL): this machine's own
+    # key and token are only ever sent to a server on this machine.
+    server_api_key: str = field(default="", repr=False)
+    server_admin_token: str = field(default="", repr=False)
     # Questions (POST /ask, GET /search) per second for one client (its API key, else its
     # address), with bursts of rate_burst; more are answered 429 + Retry-After.  0: no limit.
     # A person asks one question in several seconds; 10 a second still lets a script run an

@@ -288,19 +288,37 @@ def test_the_command_works_through_a_running_server(real_settings, tmp_path):
     assert gone.returncode == 2 and gone.stderr.strip() == f"qa: error: no server answers at http://127.0.0.1:{port}"
 
 
-def test_naming_server_files_is_for_clients_on_the_servers_machine(app):
+def test_naming_server_files_is_for_clients_on_the_servers_machine(real_settings, service):
+    """POST /admin/files over a real socket: refused to another machine, and to a request a proxy
+    on this machine relays (it names the real client in X-Forwarded-For, which is never trusted)."""
+    import httpx
     from fastapi.testclient import TestClient
 
-    settings = app.state.settings
-    with TestClient(create_app_with_token(settings, app)) as http:  # TestClient's address is "testclient"
-        answer = http.post("/admin/files", json={"remove": ["article"]}, headers={"authorization": "Bearer t"})
-    assert answer.status_code == 403 and "only from that machine" in answer.json()["detail"]
-
-
-def create_app_with_token(settings, app):
     from api.app import create_app
+    from tests.conftest import serving
 
-    return create_app(settings.with_(admin_token="t"), service=app.state.service)
+    app = create_app(real_settings.with_(admin_token="t"), service=service)
+    token = {"authorization": "Bearer t"}
+    with TestClient(app) as http:  # TestClient's address is "testclient": not this machine
+        answer = http.post("/admin/files", json={"remove": ["nothing"]}, headers=token)
+    assert answer.status_code == 403 and "only from that machine" in answer.json()["detail"]
+    with serving(app) as url:
+        relayed = httpx.post(url + "/admin/files", json={"remove": ["nothing"]},
+                             headers={**token, "x-forwarded-for": "127.0.0.1"})
+        assert relayed.status_code == 403
+        local = httpx.post(url + "/admin/files", json={"remove": ["nothing"]}, headers=token)
+        assert local.status_code == 409 and "nothing" in local.json()["detail"]  # judged, not refused
+
+
+def test_addresses_on_this_machine():
+    from qa.remote import Server, ServerError, is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "::ffff:127.0.0.1", "localhost"]))
+    assert not any(map(is_loopback, ["10.0.0.1", "::ffff:10.0.0.1", "example.org", "0.0.0.0", ""]))
+    assert Server("http://[::1]:8000").local and not Server("https://qa.example.org").local
+    for bad in ("http://h:abc", "http://[::1", "ftp://h:21", "http://:80"):
+        with pytest.raises(ServerError, match="not a server address"):
+            Server(bad)
 
 
 def test_removing_a_document_in_process_loads_no_model(real_settings, tmp_path):

@@ -10,13 +10,14 @@ from api.deps import AppSettings, require_admin
 from api.errors import Forbidden, TooLarge
 from api.schemas import Changed, ErrorOut, LocalChange
 from qa import updates
+from qa.remote import is_loopback
 from qa.settings import Settings
 
 router = APIRouter(prefix="/documents", tags=["documents"], dependencies=[Depends(require_admin)],
                    responses={s: {"model": ErrorOut} for s in (403, 404, 409, 413, 422)})
 local = APIRouter(prefix="/admin", tags=["documents"], dependencies=[Depends(require_admin)],
                   responses={s: {"model": ErrorOut} for s in (403, 409, 413, 422)})
-LOOPBACK = {"127.0.0.1", "::1"}
+FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
 Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pdf, .docx, .html files")]
 
 
@@ -65,7 +66,8 @@ def local_files(body: LocalChange, request: Request, settings: AppSettings):
     remove` and `qa sync` do in process: the documents stay where they are, so a later sync of
     their folder finds them.  The `qa` command uses it when a server serves its index, so that
     the server's loaded model embeds them.  Only for clients on that machine (loopback)."""
-    if request.client is None or request.client.host not in LOOPBACK:
+    forwarded = any(request.headers.get(h) for h in FORWARDED)  # relayed by a proxy on this machine
+    if request.client is None or not is_loopback(request.client.host) or forwarded:
         raise Forbidden("files on the server's machine can be named only from that machine; "
                         "upload them with POST /documents")
     if body.sync is not None:

@@ -10,7 +10,7 @@ router = APIRouter(tags=["ops"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": ErrorOut}})
-def health(service: Service):
+async def health(service: Service):
     """200 once the index is loaded: model, counts, build time."""
     info = service.info()
     return Health(status="ready", model=info.model, documents=info.documents, passages=info.passages,

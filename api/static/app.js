@@ -155,8 +155,8 @@ function withSpan(a) {
 // the document states about itself); an answer sentence is the closest evidence, to be checked.
 function assurance(a) {
   if (spanShown(a, codePoints(a.text))) {
-    const p = a.span.probability;
-    return p === null || p >= 1 ? "把握较大：答案取自文档自身的信息" : `把握较大：这个短答案约有 ${Math.round(p * 100)}% 的可能正确`;
+    if (a.source === "document") return "把握较大：答案取自文档自身的信息（标题、作者、来源）";
+    return `把握较大：这个短答案约有 ${Math.round(a.span.probability * 100)}% 的可能正确`;
   }
   return "请核对：这是原文中与问题最相关的一句，未能确定更短的答案";
 }
