@@ -279,6 +279,9 @@ class Health(BaseModel):
     passages: int = Field(description="passages in the served index", examples=[48])
     built_at: str = Field(description="when the served index was built (ISO 8601)", examples=[_BUILT_AT])
     build_id: str = Field(description="id of the served index version", examples=[_BUILD_ID])
+    index_key: str = Field(default="", description="a hash of the index folder's path (qa.remote.index_key): how "
+                           "the qa command tells that this server serves its own index folder, without the "
+                           "path itself", examples=["3f9a1c0e5b7d2a64"])
 
 
 class Reloaded(BaseModel):

@@ -87,7 +87,8 @@ def _server(args: argparse.Namespace, settings: Settings):
     # a server bound to every address answers on loopback (IPv6 sockets are IPv6-only here)
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
     server = Server(f"http://{f'[{host}]' if ':' in host else host}:{settings.port}", key)
-    return server if serving(server, build_id) else None
+    # the same version of the same folder (a copy of the folder has the same build id)
+    return server if serving(server, build_id, settings.index_dir) else None
 
 
 def _said(added, replaced, removed, unchanged, seconds, documents, passages, build_id) -> str:

@@ -14,6 +14,14 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 
+def index_key(folder: Path) -> str:
+    """A short hash of an index folder's absolute path (not resolved: it is a link to the current
+    version), for telling whether a server serves this folder without publishing the path."""
+    import hashlib
+
+    return hashlib.sha256(str(Path(folder).absolute()).encode()).hexdigest()[:16]
+
+
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1, ::ffff:127.x.x.x or localhost."""
     if host == "localhost":
@@ -119,11 +127,12 @@ class Server:
         return self._request("DELETE", f"/documents/{quote(doc_id, safe='')}", admin=True)
 
 
-def serving(server: Server, build_id: str | None) -> bool:
-    """Whether ``server`` answers now and serves the index version ``build_id`` (any, when None).
-    A short timeout: with no server there, the command goes on in process at once."""
+def serving(server: Server, build_id: str | None = None, folder: Path | None = None) -> bool:
+    """Whether ``server`` answers now and serves the index version ``build_id`` from ``folder``
+    (any, when None).  A short timeout: with no server there, the command goes on in process at once."""
     try:
         health = server.health(timeout_s=1.0)
     except ServerError:
         return False
-    return isinstance(health, dict) and (build_id is None or health.get("build_id") == build_id)
+    return (isinstance(health, dict) and (build_id is None or health.get("build_id") == build_id)
+            and (folder is None or health.get("index_key") == index_key(folder)))

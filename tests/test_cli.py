@@ -278,6 +278,10 @@ def test_the_command_works_through_a_running_server(real_settings, tmp_path):
         assert json.loads(local.stdout)["passages"][0]["doc_id"] == "fund"
         other = run("ask", "住房公积金缴存比例是多少？", "--json", env={**env, "QA_INDEX_DIR": str(real_settings.index_dir)})
         assert json.loads(other.stdout)["passages"][0]["doc_id"] == "article"  # its own index, in process
+        copy = tmp_path / "idx-copy"
+        shutil.copytree(settings.index_dir, copy)  # the same build id, another folder: not the server's
+        copied = run("ask", "住房公积金缴存比例是多少？", "--json", env={**env, "QA_INDEX_DIR": str(copy)})
+        assert json.loads(copied.stdout)["passages"][0]["doc_id"] == "fund", copied.stderr
         assert _questions_answered(port) == 2
 
         info = run("info", "--server", f"http://127.0.0.1:{port}")

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.deps import AppMetrics, Service, require_admin
+from api.deps import AppMetrics, AppSettings, Service, require_admin
 from api.schemas import ErrorOut, Health, Reloaded
+from qa.remote import index_key
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": ErrorOut}})
-async def health(service: Service):
+async def health(service: Service, settings: AppSettings):
     """200 once the index is loaded: model, counts, build time."""
     info = service.info()
     return Health(status="ready", model=info.model, documents=info.documents, passages=info.passages,
-                  built_at=info.built_at, build_id=info.build_id)
+                  built_at=info.built_at, build_id=info.build_id, index_key=index_key(settings.index_dir))
 
 
 @router.post("/admin/reload", response_model=Reloaded, dependencies=[Depends(require_admin)],
