@@ -172,6 +172,10 @@ class Admission:
         return method in ("PUT", "DELETE") and one
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") == "/admin/files":
+            why = self.refusal(_header(scope, b"authorization"))  # its JSON (up to 2 MiB) is read only with the token
+            if why:
+                return await send_json(send, 403, why, [CLOSE])
         if scope["type"] == "http" and self._changes(scope):
             why = self.refusal(_header(scope, b"authorization"))
             if why:

@@ -345,3 +345,14 @@ def test_removing_a_document_in_process_loads_no_model(real_settings, tmp_path):
     assert not encoder.loaded
     updates.apply(settings, add=load_documents([docs / "b.md"]), encoder=encoder)  # its text is in the cache
     assert not encoder.loaded
+
+
+def test_naming_server_files_without_the_token_is_refused_before_the_body_is_read(real_settings, service):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(real_settings.with_(admin_token="t"), service=service)) as http:
+        # a body that would be refused as JSON if it were read: the headers decide first
+        answer = http.post("/admin/files", content=b"{" * 1000, headers={"content-type": "application/json"})
+    assert answer.status_code == 403 and "admin token" in answer.json()["detail"]
