@@ -20,9 +20,8 @@ from api.middleware import Admission, BodyLimit, RequestContext, SecurityHeaders
 from api.ratelimit import RateLimit, TokenBuckets
 from api.reload import Reloader, Watcher
 from api.routes import corpus, documents, ops, qa
-from api.schemas import LOCAL_BODY_BYTES
 from qa import updates
-from qa.limits import MAX_BODY_BYTES
+from qa.limits import LOCAL_BODY_BYTES, MAX_BODY_BYTES
 from qa.service import QAService
 from qa.settings import Settings
 

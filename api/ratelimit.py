@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+from api.deps import bearer
 from api.middleware import ASGIApp, Receive, Scope, Send, _header, send_json
 from qa import batching
 
@@ -59,10 +60,7 @@ class TokenBuckets:
 def client_name(scope: Scope, keys: Iterable[str]) -> str:
     """``key:N`` for the N-th configured API key the request carries, else ``addr:<address>``
     (never the key itself: the name reaches logs and the queue)."""
-    supplied = [_header(scope, b"x-api-key")]
-    scheme, _, credentials = (_header(scope, b"authorization") or "").partition(" ")
-    if scheme.lower() == "bearer":
-        supplied.append(credentials)
+    supplied = [_header(scope, b"x-api-key"), bearer(_header(scope, b"authorization"))]  # as require_api_key reads them
     for n, key in enumerate(keys):
         if any(s and hmac.compare_digest(s.encode(), key.encode()) for s in supplied):
             return f"key:{n}"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
+from qa.limits import DEFAULT_TOP_K, LOCAL_ITEMS, MAX_QUESTION_CHARS, MAX_TOP_K
 
 # "Holds a character that is neither whitespace nor invisible": Python's whitespace plus the
 # zero-width characters (U+200B–U+200D, U+2060, the BOM U+FEFF), spelled out so the schema
@@ -289,11 +289,6 @@ class Reloaded(BaseModel):
     passages: int = Field(description="passages in the index now served", examples=[48])
     built_at: str = Field(description="when the index now served was built (ISO 8601)", examples=[_BUILT_AT])
     build_id: str = Field(description="id of the index version now served", examples=[_BUILD_ID])
-
-
-LOCAL_ITEMS = 100
-# 100 × 1,024 characters + 100 × 200, each at most 12 bytes (𠀀 escaped as a surrogate pair) < 2 MiB
-LOCAL_BODY_BYTES = 2 * 1024 * 1024
 
 
 class LocalChange(BaseModel):

@@ -16,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from qa.limits import LOCAL_ITEMS
 from qa.settings import Settings, SettingsError, from_env
 
 log = logging.getLogger("qa")
-LOCAL_ITEMS = 100  # paths or ids in one POST /admin/files (api.schemas.LOCAL_ITEMS)
 
 
 class CLIError(Exception):
@@ -109,6 +109,11 @@ def _report_remote(server, changed: dict) -> None:
                                        "passages", "build_id"))) + f" (through the server at {server.url})")
 
 
+def _chunks(items: list, size: int) -> list[list]:
+    """``items`` in runs of at most ``size``: what one request to the server may carry."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
 def _admin(server, settings: Settings) -> None:
     """Give ``server`` the admin token for a change: on this machine QA_ADMIN_TOKEN or the one
     ``qa serve`` keeps beside the index; for another machine QA_SERVER_ADMIN_TOKEN."""
@@ -131,14 +136,13 @@ def cmd_add(args: argparse.Namespace) -> None:
     if server is not None:
         _admin(server, settings)
         if server.local:  # the server reads them where they are, as this command would
-            for start in range(0, len(paths), LOCAL_ITEMS):
-                _report_remote(server, server.local_files(add=paths[start:start + LOCAL_ITEMS]))
+            for part in _chunks(paths, LOCAL_ITEMS):
+                _report_remote(server, server.local_files(add=part))
             return
         from corpus.documents import discover
 
-        files = discover(paths)
-        for start in range(0, len(files), settings.max_upload_files):
-            _report_remote(server, server.upload(files[start:start + settings.max_upload_files]))
+        for part in _chunks(discover(paths), settings.max_upload_files):
+            _report_remote(server, server.upload(part))
         return
     from corpus.documents import load_documents
     from qa.updates import apply
@@ -153,8 +157,8 @@ def cmd_remove(args: argparse.Namespace) -> None:
     if server is not None:
         _admin(server, settings)
         if server.local:
-            for start in range(0, len(ids), LOCAL_ITEMS):
-                _report_remote(server, server.local_files(remove=ids[start:start + LOCAL_ITEMS]))
+            for part in _chunks(ids, LOCAL_ITEMS):
+                _report_remote(server, server.local_files(remove=part))
             return
         for doc_id in ids:
             _report_remote(server, server.delete(doc_id))
