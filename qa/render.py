@@ -1,7 +1,7 @@
 """Results as the API's JSON shape and as terminal text."""
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
 
 from qa.types import Answer, Hit, Result
 
@@ -20,8 +20,17 @@ def hit_json(hit: Hit) -> dict:
 
 
 def cited_json(cited: Hit | Answer) -> dict:
-    """A hit or answer as JSON, with ``page``: the first page it lies on (None when unpaged)."""
-    return {**asdict(cited), "page": cited.pages[0] if cited.pages else None}
+    """A hit or answer as JSON, with ``page``: the first page it lies on (None when unpaged).
+
+    Field by field rather than ``dataclasses.asdict``, which copies deeply and took 0.3 ms of
+    each /ask (the values are immutable: frozen dataclasses, tuples, and dicts nobody changes)."""
+    out = dict(vars(cited))
+    if "highlights" in out:
+        out["highlights"] = [vars(h) for h in out["highlights"]]
+    if out.get("span") is not None:
+        out["span"] = vars(out["span"])
+    out["page"] = cited.pages[0] if cited.pages else None
+    return out
 
 
 def result_json(result: Result, service=None) -> dict:
@@ -39,6 +48,12 @@ def result_json(result: Result, service=None) -> dict:
         "timings_ms": result.timings_ms,
         "index": index_info(service) if service is not None else None,
     }
+
+
+def result_bytes(result: Result, service=None) -> bytes:
+    """``result_json`` written as the API sends it (compact UTF-8, as Starlette's JSONResponse)."""
+    return json.dumps(result_json(result, service), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode()
 
 
 def _marked(hit: dict) -> str:

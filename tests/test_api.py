@@ -56,6 +56,20 @@ def test_top_passage_covers_the_evidence_and_citations_check_out(client, questio
     assert body["index"]["passages"] == len(doc["passage_spans"])
 
 
+def test_every_answer_is_exactly_what_the_schema_documents(client):
+    """/ask writes its JSON by hand (api/routes/qa.py), so the schema in /docs is checked here
+    against every labelled question's answer, answered or refused: no field missing, none extra,
+    every value of the documented type, nothing changed by the round trip."""
+    from api.schemas import AskResponse
+    from eval.dataset import DEFAULT_DATASET, load_jsonl
+
+    for q in load_jsonl(DEFAULT_DATASET):
+        r = client.post("/ask", json={"question": q.question, "top_k": 3})
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        body = r.json()
+        assert AskResponse.model_validate(body).model_dump(mode="json") == body, q.question
+
+
 @pytest.mark.parametrize("question", ["住房公积金怎么提取？", "明天北京会下雨吗？"])
 def test_unanswerable(client, question):
     body = client.post("/ask", json={"question": question, "top_k": 3}).json()
