@@ -187,7 +187,7 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
 
 def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True,
         scale: tuple[int, ...] = (), data_dir: Path | None = None, backends: tuple[str, ...] = (),
-        scale_only: bool = False, abuse: bool = False) -> dict:
+        scale_only: bool = False, abuse: bool = False, txtai: bool = False) -> dict:
     """Every figure of `qa bench`; ``scale`` sizes are timed on each of ``backends`` (default: the configured one)."""
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if scale:
@@ -202,6 +202,10 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
         return report
     report.update(bench_in_process(settings, rounds))
     report.update(bench_http(settings, rounds, load))
+    if txtai:
+        from eval.compare_txtai import bench_txtai
+
+        report["txtai"] = bench_txtai(settings, rounds)
     if abuse:
         from eval.abuse import bench_abuse
 
@@ -268,6 +272,10 @@ def table(r: dict) -> str:
                      f"into {u['base_passages']}"))
     if "scale" in r:
         rows += scale_rows(r["scale"])
+    if "txtai" in r:
+        from eval.compare_txtai import txtai_rows
+
+        rows += txtai_rows(r["txtai"])
     if "abuse" in r:
         from eval.abuse import abuse_rows
 

@@ -342,6 +342,7 @@ def cmd_docs(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from eval.bench import run, table
+    from eval.compare_txtai import CompareError
 
     settings = _settings(args)
     if not args.scale_only:
@@ -353,10 +354,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise CLIError("--scale takes numbers of passages from 1 to 1,000,000")
     if args.scale_only and not args.scale:
         raise CLIError("--scale-only needs --scale N")
-    report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
-                 scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
-                 scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None,
-                 abuse=args.abuse)
+    try:
+        report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
+                     scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
+                     scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None,
+                     abuse=args.abuse, txtai=args.txtai)
+    except CompareError as exc:
+        raise CLIError(str(exc)) from None
     print(table(report))
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
@@ -446,6 +450,9 @@ def parser() -> argparse.ArgumentParser:
                        help="also time queries over N passages of real text from ../shared/data (built once, cached)")
     bench.add_argument("--backend", nargs="+", choices=("faiss", "milvus"),
                        help="backends the --scale runs use, side by side (default: QA_BACKEND)")
+    bench.add_argument("--txtai", action="store_true",
+                       help="also time txtai's in-process hybrid search on the same model and passages, "
+                            "interleaved with /ask (txtai comes with the test extra)")
     bench.add_argument("--scale-only", action="store_true", help="only the --scale runs")
     bench.add_argument("--scale-data", metavar="DIR", help="where the public sets for --scale are (default: ../shared/data)")
     bench.add_argument("--json", dest="json_out", help="write the figures as JSON")

@@ -181,6 +181,22 @@ def test_bench_reports_every_figure(real_settings, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_txtai_comparison_searches_the_same_passages_with_the_same_model(real_settings, service):
+    """`qa bench --txtai` times a real txtai index: this service's passages, its model folder, and
+    a working search (its top hit for a labelled question holds the evidence)."""
+    from corpus.text import squash
+    from eval.compare_txtai import bench_txtai, txtai_index, txtai_rows
+
+    embeddings, passages, version = txtai_index(real_settings)
+    assert passages == service.info().passages and version == "9.14.0"
+    top = embeddings.search("2025年失业保险参保人数是多少？", 1)[0]
+    assert "2.49亿人" in squash(top["text"])
+    r = bench_txtai(real_settings, rounds=1)
+    assert r["ours_http_ms"]["n"] == r["txtai_search_ms"]["n"] == r["txtai_answered"] == len(QUESTIONS)
+    assert "vs txtai 9.14.0" in txtai_rows(r)[0][0]
+
+
+@pytest.mark.slow
 def test_kill_9_during_an_update_loses_nothing_acknowledged(real_settings, tmp_path):
     """`qa add` killed mid-embedding: the previous version serves, every acknowledged document is there."""
     env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "index"), "QA_CACHE_DIR": str(tmp_path / "cache"),
