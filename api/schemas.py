@@ -298,8 +298,13 @@ class LocalChange(BaseModel):
 
     # At most LOCAL_ITEMS of each, so the largest body (every character escaped) fits LOCAL_BODY_BYTES.
     add: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
-        default=[], max_length=LOCAL_ITEMS, description="files or folders to add (a document with the same id is replaced)",
+        default=[], max_length=LOCAL_ITEMS,
+        description="files or folders to add: a file added before from the same path updates its document, "
+                    "any other becomes a new one (a file whose bytes a document holds is reported, not stored)",
         examples=[["/srv/docs/员工手册.docx"]])
+    replace: dict[Annotated[str, Field(min_length=1, max_length=200)], Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default={}, max_length=LOCAL_ITEMS, description="document id → the file that replaces it (it keeps its id)",
+        examples=[{"员工手册": "/srv/docs/员工手册-2027.docx"}])
     remove: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default=[], max_length=LOCAL_ITEMS, description="ids of documents to remove", examples=[["old-notice"]])
     sync: str | None = Field(default=None, min_length=1, max_length=1024,
@@ -308,11 +313,19 @@ class LocalChange(BaseModel):
 
     @model_validator(mode="after")
     def one_kind(self):
-        if self.sync is not None and (self.add or self.remove):
-            raise ValueError("sync a folder alone, or add and remove without sync")
-        if self.sync is None and not (self.add or self.remove):
-            raise ValueError("name files to add, ids to remove, or a folder to sync")
+        if self.sync is not None and (self.add or self.remove or self.replace):
+            raise ValueError("sync a folder alone, or add, replace and remove without sync")
+        if self.sync is None and not (self.add or self.remove or self.replace):
+            raise ValueError("name files to add, documents to replace, ids to remove, or a folder to sync")
         return self
+
+
+class DuplicateOut(BaseModel):
+    """A file that was not stored: a document already holds its bytes."""
+
+    file: str = Field(description="the file as it was named (an upload's name, or a path on the server's machine)",
+                      examples=["员工手册(1).docx"])
+    doc_id: str = Field(description="the document that holds the same bytes", examples=["员工手册"])
 
 
 class Changed(BaseModel):
@@ -327,3 +340,6 @@ class Changed(BaseModel):
     build_id: str = Field(description="id of the index version now served",
                           examples=["5f0e2b9d8c4a4e1fa3b76d21c9e08a54"])
     seconds: float = Field(description="how long the change took, serving included", examples=[1.37])
+    duplicates: list[DuplicateOut] = Field(
+        default=[], description="files not stored because a document already holds the same bytes",
+        examples=[[{"file": "员工手册(1).docx", "doc_id": "员工手册"}]])

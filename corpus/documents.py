@@ -5,7 +5,7 @@ import hashlib
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from corpus.formats import SUFFIXES, FormatError, Limits, TooBig, extract, listing
@@ -128,11 +128,73 @@ def read_document(path: Path, limits: Limits = Limits()) -> Document:
 
 
 def load_documents(paths: list[Path], limits: Limits = Limits()) -> list[Document]:
-    """Load every document under ``paths``; ids must be unique."""
-    docs = [read_document(p, limits) for p in discover(paths)]
-    seen: dict[str, str] = {}
-    for doc in docs:
-        if doc.doc_id in seen:
-            raise CorpusError(f"{doc.path}: document id '{doc.doc_id}' is also used by {seen[doc.doc_id]}; rename one")
-        seen[doc.doc_id] = doc.path
-    return docs
+    """Load every document under ``paths``, each with the id its file name gives (``doc_id_for``);
+    two files may give the same one (note.md, note.html): ``assign_ids`` tells them apart."""
+    return [read_document(p, limits) for p in discover(paths)]
+
+
+@dataclass(frozen=True)
+class Known:
+    """A document the index holds, as ``assign_ids`` sees it: ``source`` is where it was read from
+    (a resolved path; None for an upload, which has no place of its own outside the service)."""
+
+    doc_id: str
+    source: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A file not stored because a document already holds the same bytes."""
+
+    position: int  # in ``assign_ids``' ``new``
+    doc_id: str  # the document that holds them
+
+
+def assign_ids(new: list[Document], sources: list[str | None], known: list[Known],
+               reserved: frozenset[str] = frozenset()) -> tuple[list[str | None], list[Duplicate]]:
+    """The id each of ``new`` is kept under (None: not kept), and those not kept for their bytes.
+
+    A document is its source, never its name: a file read again from the place a known
+    document came from updates that document; any other file with the bytes of a known
+    document (or of one earlier in ``new``) is a duplicate, reported and not stored; any
+    other is a new document under its name's id, or, when a known document, a ``reserved``
+    id or an earlier one in ``new`` holds that id, under the first free ``id-2``, ``id-3``,
+    … — so uploading note.md beside note.html keeps both.  ``sources[i]`` is ``new[i]``'s
+    resolved path, or None for an upload; a source named twice is kept once.
+    """
+    by_source = {k.source: k.doc_id for k in known if k.source is not None}
+    by_bytes = {k.sha256: k.doc_id for k in known}
+    taken = {k.doc_id for k in known} | reserved
+    ids: list[str | None] = []
+    duplicates, read = [], set()
+    for i, (doc, source) in enumerate(zip(new, sources, strict=True)):
+        doc_id = None
+        if source is not None and source in read:  # the same file named twice: one document
+            pass
+        elif source is not None and source in by_source:
+            doc_id = by_source[source]
+        elif doc.sha256 in by_bytes:
+            duplicates.append(Duplicate(i, by_bytes[doc.sha256]))
+        else:
+            doc_id = _free(doc.doc_id, taken)
+        if doc_id is not None:
+            read.add(source)
+            taken.add(doc_id)
+            by_bytes.setdefault(doc.sha256, doc_id)
+        ids.append(doc_id)
+    return ids, duplicates
+
+
+def _free(doc_id: str, taken: set[str]) -> str:
+    """``doc_id``, or the first of ``doc_id-2``, ``doc_id-3``, … nobody holds (within ID_MAX_BYTES)."""
+    n = 1
+    candidate = doc_id
+    while candidate in taken:
+        n += 1
+        tail = f"-{n}"
+        base = doc_id
+        while len((base + tail).encode()) > ID_MAX_BYTES:
+            base = base[:-1]
+        candidate = base + tail
+    return candidate

@@ -102,11 +102,18 @@ def _report(change) -> None:
     m = change.manifest
     print(_said(change.added, change.replaced, change.removed, change.unchanged, change.seconds,
                 m.counts.documents, m.counts.passages, m.build_id))
+    _duplicates(change.duplicates)
 
 
 def _report_remote(server, changed: dict) -> None:
     print(_said(*(changed[k] for k in ("added", "replaced", "removed", "unchanged", "seconds", "documents",
                                        "passages", "build_id"))) + f" (through the server at {server.url})")
+    _duplicates([(d["file"], d["doc_id"]) for d in changed.get("duplicates", ())])
+
+
+def _duplicates(duplicates) -> None:
+    for name, doc_id in duplicates:
+        print(f"not stored again: {name} has the same bytes as document {doc_id}")
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -132,6 +139,8 @@ def _admin(server, settings: Settings) -> None:
 def cmd_add(args: argparse.Namespace) -> None:
     settings = _settings(args)
     paths = [Path(p) for p in args.paths]
+    if args.replace is not None:
+        return _replace(args, settings, args.replace, paths)
     server = _server(args, settings)
     if server is not None:
         _admin(server, settings)
@@ -148,6 +157,21 @@ def cmd_add(args: argparse.Namespace) -> None:
     from qa.updates import apply
 
     _report(apply(settings, add=load_documents(paths, settings.read_limits), progress=not args.quiet))
+
+
+def _replace(args: argparse.Namespace, settings: Settings, doc_id: str, paths: list[Path]) -> None:
+    """`qa add --replace ID FILE`: FILE becomes the new version of document ID, which keeps its id."""
+    if len(paths) != 1 or not paths[0].is_file():
+        raise CLIError("--replace ID takes exactly one file, the document's new version")
+    server = _server(args, settings)
+    if server is not None:
+        _admin(server, settings)
+        changed = (server.local_files(replace={doc_id: paths[0]}) if server.local
+                   else server.replace(doc_id, paths[0]))
+        return _report_remote(server, changed)
+    from qa.updates import apply, replacement
+
+    _report(apply(settings, replace_with={doc_id: replacement(doc_id, paths[0], settings)}, progress=not args.quiet))
 
 
 def cmd_remove(args: argparse.Namespace) -> None:
@@ -395,8 +419,13 @@ def parser() -> argparse.ArgumentParser:
                           "this index; otherwise in process)")
     via.add_argument("--local", action="store_true", help="work in process, even when a server serves this index")
 
-    add = sub.add_parser("add", parents=[remote], help=f"add or replace documents (files or folders: {listing()})")
+    add = sub.add_parser("add", parents=[remote], help=f"add documents (files or folders: {listing()})",
+                         description="Each file becomes a document. A file added before from the same path "
+                                     "updates its document; any other is a new document, under its name's id or, "
+                                     "when a document holds that id, the next free one (note-2). A file whose "
+                                     "bytes a document holds is reported and not stored again.")
     add.add_argument("paths", nargs="+")
+    add.add_argument("--replace", metavar="ID", help="replace document ID with the one file given (it keeps its id)")
     add.add_argument("--index")
     add.add_argument("--quiet", action="store_true", help="no progress bar")
     add.set_defaults(func=cmd_add)

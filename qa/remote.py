@@ -103,28 +103,40 @@ class Server:
     def documents(self) -> list[dict]:
         return self._request("GET", "/documents")
 
-    def local_files(self, add: list[Path] = (), remove: list[str] = (), sync: Path | None = None) -> dict:
-        """Add, remove or sync files on the server's machine (POST /admin/files)."""
-        payload = {"sync": str(sync.resolve())} if sync else {"add": [str(p.resolve()) for p in add],
-                                                               "remove": list(remove)}
+    def local_files(self, add: list[Path] = (), remove: list[str] = (), sync: Path | None = None,
+                    replace: dict[str, Path] | None = None) -> dict:
+        """Add, remove, replace or sync files on the server's machine (POST /admin/files)."""
+        payload = {"sync": str(sync.resolve())} if sync else {
+            "add": [str(p.resolve()) for p in add], "remove": list(remove),
+            "replace": {doc_id: str(p.resolve()) for doc_id, p in (replace or {}).items()}}
         return self._json("POST", "/admin/files", payload, admin=True)
 
     def upload(self, files: list[Path]) -> dict:
         """Upload files (POST /documents, multipart): the server keeps its own copies."""
-        boundary = uuid.uuid4().hex
-        body = bytearray()
-        for path in files:
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            name = path.name.replace('"', "%22").replace("\r", "").replace("\n", "")  # as browsers send it: UTF-8
-            body += (f"--{boundary}\r\ncontent-disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
-                     f"content-type: {kind}\r\n\r\n").encode()
-            body += path.read_bytes() + b"\r\n"
-        body += f"--{boundary}--\r\n".encode()
-        return self._request("POST", "/documents", bytes(body),
-                             {"content-type": f"multipart/form-data; boundary={boundary}"}, admin=True)
+        body, kind = _multipart("files", files)
+        return self._request("POST", "/documents", body, {"content-type": kind}, admin=True)
+
+    def replace(self, doc_id: str, file: Path) -> dict:
+        """Replace document ``doc_id`` with ``file`` (PUT /documents/{id}, multipart)."""
+        body, kind = _multipart("file", [file])
+        return self._request("PUT", f"/documents/{quote(doc_id, safe='')}", body, {"content-type": kind}, admin=True)
 
     def delete(self, doc_id: str) -> dict:
         return self._request("DELETE", f"/documents/{quote(doc_id, safe='')}", admin=True)
+
+
+def _multipart(field: str, files: list[Path]) -> tuple[bytes, str]:
+    """A multipart/form-data body of ``files`` under ``field``, and its content type."""
+    boundary = uuid.uuid4().hex
+    body = bytearray()
+    for path in files:
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        name = path.name.replace('"', "%22").replace("\r", "").replace("\n", "")  # as browsers send it: UTF-8
+        body += (f"--{boundary}\r\ncontent-disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
+                 f"content-type: {kind}\r\n\r\n").encode()
+        body += path.read_bytes() + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
 
 
 def serving(server: Server, build_id: str | None = None, folder: Path | None = None) -> bool:

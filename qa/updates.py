@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from corpus.documents import (SUFFIXES, CorpusError, Document, DocumentTooLarge, doc_id_for, load_documents,
-                              read_document)
+from corpus.documents import (SUFFIXES, CorpusError, Document, DocumentTooLarge, Known, assign_ids, doc_id_for,
+                              load_documents, read_document)
 from corpus.formats import listing
 from index import lock, store
 from index.build import build_index, update_index
@@ -45,6 +45,8 @@ class Change:
     unchanged: int
     manifest: Manifest
     seconds: float
+    # files not stored because a document holds the same bytes: (the file as named, that document's id)
+    duplicates: tuple[tuple[str, str], ...] = ()
 
 
 def _cache(settings: Settings, encoder) -> EmbeddingCache:
@@ -52,16 +54,42 @@ def _cache(settings: Settings, encoder) -> EmbeddingCache:
 
 
 def build(documents: list[Document], settings: Settings, encoder=None, progress: bool = True) -> Manifest:
-    """Build a fresh index of ``documents`` at ``settings.index_dir`` (the cache spares known text)."""
+    """Build a fresh index of ``documents`` at ``settings.index_dir`` (the cache spares known text).
+
+    Two files with one name (note.md, note.html) are kept as two documents (``note``, ``note-2``);
+    a file with the bytes of another is left out, with a warning naming both."""
+    ids, duplicates = assign_ids(documents, [_source(d.path) for d in documents], [])
+    for name, doc_id in _named(duplicates, [d.path for d in documents]):
+        log.warning("%s: left out, the same bytes as document %s", name, doc_id)
+    documents = [_with_id(d, i) for d, i in zip(documents, ids) if i is not None]
     encoder = encoder or build_encoder(settings)
     with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
         return build_index(documents, encoder, settings.split, settings.index_dir, progress=progress, cache=cache,
                            config=milvus_config(settings))
 
 
+def _source(path: str) -> str:
+    return str(Path(path).resolve())
+
+
+def _with_id(document: Document, doc_id: str) -> Document:
+    return document if document.doc_id == doc_id else replace(document, doc_id=doc_id)
+
+
+def _named(duplicates, names: list[str]) -> list[tuple[str, str]]:
+    return [(names[d.position], d.doc_id) for d in duplicates]
+
+
 def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), encoder=None,
-          progress: bool = False, uploads: list[Upload] = ()) -> Change:
-    """Add (or replace, by id) and remove documents; an index is created if there is none.
+          progress: bool = False, uploads: list[Upload] = (), replace_with: dict[str, Document] | None = None
+          ) -> Change:
+    """Add and remove documents, and replace some explicitly; an index is created if there is none.
+
+    What an added file becomes is ``corpus.documents.assign_ids``' rule: a file read again from
+    where a document came from updates it; a file with the bytes of a document is reported, not
+    stored; any other is a new document, under a fresh id when its name's id is held.  Only
+    ``replace_with`` ({id: document}) and an upload staged with an id (PUT) replace a document
+    by id, and that document must exist.
 
     ``uploads`` (``stage_upload``) are added as a transaction: their files move from the
     staging folder into the documents folder under the writer lock, each under its content
@@ -70,16 +98,33 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
     failure or a kill at any point leaves the previous version serving with exactly its files.
     """
     started = time.perf_counter()
-    add = [*add, *(u.document for u in uploads)]
+    replace_with = dict(replace_with or {})
     try:
-        _one_file_per_id(add, uploads)
         encoder = encoder or build_encoder(settings)
         with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:
             exists = (settings.index_dir / "manifest.json").exists()
             previous = store.read_manifest(settings.index_dir).documents if exists else ()
             before = {d.doc_id: d.sha256 for d in previous}
+            fixed = {**replace_with, **{u.document.doc_id: u.document for u in uploads if u.replaces}}
+            unknown = sorted(set(fixed) - set(before))
+            if unknown:
+                raise store.IndexStoreError(f"no document {', '.join(unknown)} to replace")
+            if len(fixed) < len(replace_with) + sum(u.replaces for u in uploads):
+                raise CorpusError("one document replaced twice in one change")
+            # What stays known while the change is made: removed and replaced documents' bytes may come back.
+            known = [Known(d.doc_id, None if _uploaded(settings, d.path) else _source(d.path), d.sha256)
+                     for d in previous if d.doc_id not in fixed and d.doc_id not in remove]
+            free = [u for u in uploads if not u.replaces]
+            names = [*(d.path for d in add), *(_shown(u.name) for u in free)]
+            ids, duplicates = assign_ids([*add, *(u.document for u in free)],
+                                         [*(_source(d.path) for d in add), *(None for _ in free)], known,
+                                         reserved=frozenset(fixed) | frozenset(remove))
+            local = [_with_id(d, i) for d, i in zip(add, ids) if i is not None]
+            kept = [_renamed(settings, u, i) for u, i in zip(free, ids[len(add):]) if i is not None]
+            kept += [u for u in uploads if u.replaces]
+            add = [*local, *replace_with.values(), *(u.document for u in kept)]
             changed = [d for d in add if before.get(d.doc_id) != d.sha256]
-            placed = _place(uploads)
+            placed = _place(kept)
             try:
                 if not exists:
                     if remove:
@@ -96,7 +141,7 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
                     _drop(settings, path)
                 if isinstance(exc, CorpusError):  # name an upload as its client did, never by a server path
                     message = str(exc)
-                    for u in uploads:
+                    for u in [*uploads, *kept]:
                         message = message.replace(u.document.path, _shown(u.name))
                     raise type(exc)(message) from None
                 raise
@@ -106,20 +151,10 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
     added = tuple(d.doc_id for d in changed if d.doc_id not in before)
     replaced = tuple(d.doc_id for d in changed if d.doc_id in before)
     unchanged = len(manifest.documents) - len(added) - len(replaced)
-    log.info("index %s: added %s, replaced %s, removed %s", settings.index_dir, added, replaced, tuple(remove))
-    return Change(added, replaced, tuple(remove), unchanged, manifest, round(time.perf_counter() - started, 2))
-
-
-def _one_file_per_id(add: list[Document], uploads: list[Upload]) -> None:
-    """Refuse a change that names one id twice (two uploaded files called note.md), before anything is touched."""
-    for doc_id in {u.document.doc_id for u in uploads}:
-        named = [u.name for u in uploads if u.document.doc_id == doc_id]
-        if len(named) > 1:
-            raise CorpusError(f"{' and '.join(named)} would both be document '{doc_id}'; upload them apart, or rename one")
-    ids = [d.doc_id for d in add]
-    if len(set(ids)) < len(ids):
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        raise CorpusError(f"document id {', '.join(twice)} given twice in one change")
+    dups = tuple(_named(duplicates, names))
+    log.info("index %s: added %s, replaced %s, removed %s, duplicates %s", settings.index_dir, added, replaced,
+             tuple(remove), dups)
+    return Change(added, replaced, tuple(remove), unchanged, manifest, round(time.perf_counter() - started, 2), dups)
 
 
 def sync(settings: Settings, folder: Path, encoder=None, progress: bool = False) -> Change:
@@ -129,10 +164,18 @@ def sync(settings: Settings, folder: Path, encoder=None, progress: bool = False)
     """
     documents = load_documents([folder], settings.read_limits)  # fails before anything is touched
     root = folder.resolve()
-    present = {d.doc_id for d in documents}
+    present = {_source(d.path) for d in documents}  # a document is the file it was read from, not its name
     indexed = store.read_manifest(settings.index_dir).documents if (settings.index_dir / "manifest.json").exists() else ()
-    vanished = [d.doc_id for d in indexed if Path(d.path).resolve().is_relative_to(root) and d.doc_id not in present]
+    vanished = [d.doc_id for d in indexed
+                if Path(d.path).resolve().is_relative_to(root) and _source(d.path) not in present]
     return apply(settings, add=documents, remove=vanished, encoder=encoder, progress=progress)
+
+
+def replacement(doc_id: str, path: Path, settings: Settings) -> Document:
+    """The file at ``path`` read as the new version of document ``doc_id`` (for ``apply``'s ``replace_with``)."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: not a file (a document is replaced by one file)")
+    return replace(read_document(path, settings.read_limits), doc_id=doc_id)
 
 
 def supported_suffix(name: str) -> str | None:
@@ -154,6 +197,7 @@ class Upload:
     name: str  # the client's file name (its last component), for messages
     document: Document  # its ``path`` is where the change will keep it
     staged: Path
+    replaces: bool = False  # staged with an id (PUT /documents/{id}): it replaces that document
 
 
 def stage_upload(settings: Settings, filename: str, data: bytes, doc_id: str | None = None) -> Upload:
@@ -168,6 +212,7 @@ def stage_upload(settings: Settings, filename: str, data: bytes, doc_id: str | N
     suffix = supported_suffix(name)
     if suffix is None:
         raise CorpusError(f"{_shown(name)}: unsupported file type (use {listing()})")
+    fixed = doc_id is not None
     if doc_id is None:
         doc_id = doc_id_for(Path(name))
         if not re.search(r"\w", Path(name).stem):  # 😀.md, -.md, ...md: no name to go by, so the content's
@@ -188,8 +233,25 @@ def stage_upload(settings: Settings, filename: str, data: bytes, doc_id: str | N
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
-    target = settings.documents_dir / document.sha256[:16] / f"{doc_id}{suffix}"
-    return Upload(name, replace(document, doc_id=doc_id, path=str(target)), staged)
+    return Upload(name, _kept_at(settings, replace(document, doc_id=doc_id), suffix), staged, replaces=fixed)
+
+
+def _kept_at(settings: Settings, document: Document, suffix: str) -> Document:
+    """``document`` with the path its upload is kept at: <documents>/<sha256[:16]>/<id><suffix>."""
+    return replace(document, path=str(settings.documents_dir / document.sha256[:16] / f"{document.doc_id}{suffix}"))
+
+
+def _renamed(settings: Settings, upload: Upload, doc_id: str) -> Upload:
+    """``upload`` kept under ``doc_id`` (``assign_ids`` gave it another than its name's)."""
+    if doc_id == upload.document.doc_id:
+        return upload
+    document = _kept_at(settings, replace(upload.document, doc_id=doc_id), Path(upload.document.path).suffix)
+    return replace(upload, document=document)
+
+
+def _uploaded(settings: Settings, path: str) -> bool:
+    """Whether ``path`` is a file the service keeps for an upload (it has no source outside)."""
+    return Path(path).resolve().is_relative_to(settings.documents_dir.resolve())
 
 
 def _shown(name: str) -> str:

@@ -501,6 +501,20 @@ def test_documents_panel_takes_a_dropped_file_and_replaces_it(admin_page, admin_
     expect(row.locator(".title a")).to_have_text("社区花园公约")
     expect(page.locator("#docs-panel")).to_have_class("card")
 
+    # issue #22: a same-named file of another type is a second document, the same bytes again are named
+    page.set_input_files("#upload-input", files=[
+        {"name": "garden.html", "mimeType": "text/html",
+         "buffer": "<h1>花园开放时间</h1><p>社区花园每天早上七点开放。</p>".encode()},
+        _md("副本.md", GARDEN_MD)])
+    expect(status).to_have_class("status ok", timeout=120_000)
+    expect(status).to_contain_text("已添加 garden-2")
+    expect(status).to_contain_text("副本.md 与已有文档 garden 内容相同，未重复保存")
+    expect(page.locator("#docs-list tr[data-id='garden-2'] .kind")).to_have_text("HTML")
+    expect(row).to_have_count(1)
+    page.click("#docs-list tr[data-id='garden-2'] .remove")
+    page.click("#confirm-ok")
+    expect(status).to_contain_text("已删除 garden-2", timeout=120_000)
+
     # the token survives a reload of this tab, and is not there in another tab
     page.reload()
     page.wait_for_selector("#index-info:has-text('段落')")

@@ -83,6 +83,31 @@ def test_build_refuses_bad_files_without_touching_the_index(real_settings, tmp_p
     assert not index.exists()
 
 
+def test_add_keeps_name_twins_reports_copies_and_replaces_only_when_told(real_settings, tmp_path, monkeypatch, capsys):
+    """Issue #22 in process: a document is its file, not its name."""
+    docs, other = tmp_path / "docs", tmp_path / "other"
+    docs.mkdir()
+    other.mkdir()
+    (docs / "手册.md").write_text("# 手册\n\n诊所电话是12345。\n", encoding="utf-8")
+    (docs / "手册.html").write_text("<h1>手册</h1><p>门诊时间为周一至周五。</p>", encoding="utf-8")
+    (other / "copy.md").write_text("# 手册\n\n诊所电话是12345。\n", encoding="utf-8")
+    (other / "new.md").write_text("# 手册\n\n诊所电话改为67890。\n", encoding="utf-8")
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("QA_CACHE_DIR", str(real_settings.cache_dir))
+    monkeypatch.setenv("QA_PORT", "9")  # no server there: in process
+    assert main(["build", str(docs), "--quiet"]) == 0
+    assert "2 documents" in capsys.readouterr().out  # 手册.html kept beside 手册.md, as 手册-2
+    assert main(["add", str(other / "copy.md"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing changed" in out and f"not stored again: {(other / 'copy.md').resolve()} has the same bytes as document 手册" in out
+    assert main(["add", "--replace", "手册-2", str(other / "new.md"), "--quiet"]) == 0
+    assert "replaced 手册-2" in capsys.readouterr().out
+    assert main(["add", "--replace", "手册", str(other)]) == 2
+    assert "exactly one file" in capsys.readouterr().err
+    assert main(["add", "--replace", "nope", str(other / "new.md"), "--quiet"]) == 2
+    assert "no document nope to replace" in capsys.readouterr().err
+
+
 def test_bad_settings_are_reported(monkeypatch, capsys):
     monkeypatch.setenv("QA_PASSAGE_CHARS", "lots")
     assert main(["info"]) == 2
@@ -265,6 +290,12 @@ def test_the_command_works_through_a_running_server(real_settings, tmp_path):
         more.write_text("# 大病保险\n\n大病保险起付线为1.5万元。\n", encoding="utf-8")
         added = run("add", str(more))
         assert "added more" in added.stdout and "3 documents" in added.stdout, added.stderr
+        (tmp_path / "copy.md").write_bytes(more.read_bytes())
+        copied = run("add", str(tmp_path / "copy.md"))
+        assert f"not stored again: {(tmp_path / 'copy.md').resolve()} has the same bytes as document more" in copied.stdout
+        (tmp_path / "v2.md").write_text("# 大病保险\n\n大病保险起付线为2万元。\n", encoding="utf-8")
+        replaced = run("add", "--replace", "more", str(tmp_path / "v2.md"))
+        assert "replaced more" in replaced.stdout and "through the server" in replaced.stdout, replaced.stderr
         asked = run("ask", "大病保险起付线是多少？", "--json")  # the server answers from the new version at once
         assert json.loads(asked.stdout)["passages"][0]["doc_id"] == "more" and _questions_answered(port) == 2
 

@@ -222,3 +222,51 @@ def test_document_value_is_plain(tmp_path):
     path.write_text("正文。", encoding="utf-8")
     doc = read_document(path)
     assert doc == Document("x", str(path), "正文。", hashlib.sha256("正文。".encode()).hexdigest())
+
+
+# ---- document identity (issue #22) ------------------------------------------------------------
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from corpus.documents import ID_MAX_BYTES, Known, assign_ids  # noqa: E402
+
+_names = st.sampled_from(["note", "护理", "a" * ID_MAX_BYTES])
+_sources = st.one_of(st.none(), st.sampled_from(["/d/note.md", "/d/note.html", "/e/note.md"]))
+_bytes = st.sampled_from(["s1", "s2", "s3", "s4"])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(new=st.lists(st.tuples(_names, _sources, _bytes), max_size=8),
+       known=st.lists(st.tuples(st.sampled_from(["note", "note-2", "护理", "x"]), _sources, _bytes), max_size=4,
+                      unique_by=(lambda k: k[0], lambda k: k[1] or object())),
+       reserved=st.frozensets(st.sampled_from(["note", "note-3", "护理-2"]), max_size=2))
+def test_assign_ids_keeps_one_document_per_source_and_per_bytes(new, known, reserved):
+    docs = [Document(name, source or f"upload-{i}", "text", sha) for i, (name, source, sha) in enumerate(new)]
+    known_docs = [Known(doc_id, source, sha) for doc_id, source, sha in known if doc_id not in reserved]
+    ids, duplicates = assign_ids(docs, [s for _, s, _ in new], known_docs, reserved)
+    assert len(ids) == len(docs)
+    by_source = {k.source: k.doc_id for k in known_docs if k.source}
+    owner = {k.sha256: k.doc_id for k in known_docs}
+    fresh_taken = {k.doc_id for k in known_docs} | reserved
+    dup_at = {d.position: d.doc_id for d in duplicates}
+    seen_sources = set()
+    for i, (doc, doc_id) in enumerate(zip(docs, ids)):
+        source = new[i][1]
+        if source is not None and source in seen_sources:
+            assert doc_id is None and i not in dup_at  # the same file twice is one document
+            continue
+        if source in by_source:
+            assert doc_id == by_source[source]  # read again from its source: the same document
+        elif doc.sha256 in owner:
+            assert doc_id is None and dup_at[i] == owner[doc.sha256]  # its bytes are there already
+            continue
+        else:
+            assert doc_id not in fresh_taken  # a new document never takes a held id
+            base, _, n = doc_id.rpartition("-")
+            assert doc_id == doc.doc_id or (doc.doc_id.startswith(base) and n.isdigit() and int(n) >= 2)
+            assert len(doc_id.encode()) <= ID_MAX_BYTES
+        seen_sources.add(source)
+        fresh_taken.add(doc_id)
+        owner.setdefault(doc.sha256, doc_id)
+    kept = [i for i in ids if i is not None]
+    assert len(set(kept)) == len(kept)

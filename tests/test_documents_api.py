@@ -146,8 +146,8 @@ def test_a_refused_upload_leaves_the_served_version_and_its_files(server):
     assert r.status_code == 200, r.text
     build_id, kept = r.json()["build_id"], _kept(settings)
     cases = [  # (files, method, path, status, message)
-        (_files(("b/note.md", CLINIC), ("a/note.md", FUND)), "POST", "/documents", 422, "would both be document 'note'"),
-        (_files(("other.html", "<h1>只有标题</h1>")), "POST", "/documents", 422, "no body text"),
+        (_files(("b/note.md", CLINIC), ("a/note.html", "<h1>只有标题</h1>")), "POST", "/documents", 422,
+         "note.html: no body text"),  # all or nothing: note.md is not kept either
         ({"file": ("scan.pdf", _blank_pdf())}, "PUT", "/documents/other", 422, "no text layer"),
         ({"file": ("other.md", "# 只有标题\n".encode())}, "PUT", "/documents/other", 422, "no body text"),
     ]
@@ -157,6 +157,28 @@ def test_a_refused_upload_leaves_the_served_version_and_its_files(server):
         assert str(settings.documents_dir) not in r.json()["detail"]  # no server path in a message
     assert _kept(settings) == kept == ["other.md"]  # other.md's file is still there, nothing staged is left
     _still_served(client, settings, build_id, ["care", "other"])
+
+
+def test_an_upload_never_replaces_a_document_by_its_name(server):
+    """Issue #22: x1_manual.md uploaded beside x1_manual.html keeps both; the same bytes again are
+    named and not stored; replacing is PUT, which keeps the id whatever the file is called."""
+    client, settings = server
+    r = client.post("/documents", files=_files(("x1_manual.html", "<h1>手册</h1><p>诊所电话是12345。</p>")), headers=AUTH)
+    assert r.status_code == 200 and r.json()["added"] == ["x1_manual"], r.text
+    r = client.post("/documents", files=_files(("x1_manual.md", CLINIC), ("副本.html", "<h1>手册</h1><p>诊所电话是12345。</p>")),
+                    headers=AUTH)
+    body = r.json()
+    assert r.status_code == 200 and body["added"] == ["x1_manual-2"] and body["replaced"] == [], r.text
+    assert body["duplicates"] == [{"file": "副本.html", "doc_id": "x1_manual"}]
+    docs = {d["doc_id"]: d for d in client.get("/documents").json()}
+    assert {"x1_manual", "x1_manual-2"} <= set(docs)
+    assert "12345" in client.get("/documents/x1_manual").json()["text"]
+    assert sorted(p for p in _kept(settings) if p.startswith("x1")) == ["x1_manual-2.md", "x1_manual.html"]
+    r = client.put("/documents/x1_manual", files={"file": ("新版.md", "# 手册\n\n诊所电话改为67890。\n".encode())},
+                   headers=AUTH)
+    assert r.status_code == 200 and r.json()["replaced"] == ["x1_manual"], r.text
+    assert "67890" in client.get("/documents/x1_manual").json()["text"]
+    assert client.get("/documents/x1_manual-2").json()["text"].startswith(CLINIC.split("\n")[0])
 
 
 def test_a_change_is_judged_on_its_headers_before_its_body_is_read(server):

@@ -170,19 +170,67 @@ def test_uploads_are_named_by_id_and_content_and_never_by_the_clients_path(setup
 
 
 def test_a_refused_upload_changes_nothing(setup):
-    """Two files of one id, or a file with no body text replacing a document: the version served
-    and its files stay exactly as they were, and loading it checks out."""
+    """A file with no body text, or a replacement of a document that is not there: the version
+    served and its files stay exactly as they were, and loading it checks out."""
     settings, _ = setup
     updates.apply(settings, uploads=[updates.stage_upload(settings, "other.md", CARE.encode())], encoder=FakeEncoder())
     before, files = _load(settings).manifest.build_id, _kept(settings)
-    twins = [updates.stage_upload(settings, "a/note.md", CARE.encode()),
-             updates.stage_upload(settings, "b/note.md", FUND.encode())]
-    with pytest.raises(CorpusError, match="note.md and note.md would both be document 'note'"):
-        updates.apply(settings, uploads=twins, encoder=FakeEncoder())
     heading_only = updates.stage_upload(settings, "other.html", b"<h1>only a heading</h1>")
-    with pytest.raises(CorpusError, match="no body text"):
-        updates.apply(settings, uploads=[heading_only], encoder=FakeEncoder())
+    with pytest.raises(CorpusError, match="other.html: .*no body text"):
+        updates.apply(settings, uploads=[heading_only, updates.stage_upload(settings, "fund.txt", FUND.encode())],
+                      encoder=FakeEncoder())
+    nowhere = updates.stage_upload(settings, "fund.txt", FUND.encode(), doc_id="nope")
+    with pytest.raises(IndexStoreError, match="no document nope to replace"):
+        updates.apply(settings, uploads=[nowhere], encoder=FakeEncoder())
     assert _load(settings).manifest.build_id == before and _kept(settings) == files  # other.md kept, nothing staged
+
+
+def test_a_document_is_its_source_never_its_name(setup, tmp_path):
+    """Issue #22: a same-named file of another type, or from another folder, is a new document;
+    the same bytes again are reported, never stored twice; only an explicit replacement (or the
+    same file read again) replaces."""
+    settings, docs = setup
+    updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=FakeEncoder())
+    (docs / "care.html").write_text("<h1>护理</h1><p>护理保险由医保经办机构经办。</p>", encoding="utf-8")
+    change = updates.apply(settings, add=load_documents([docs / "care.html"]), encoder=FakeEncoder())
+    assert change.added == ("care-2",) and change.replaced == ()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "care.md").write_text(CARE.replace("800元", "700元"), encoding="utf-8")
+    assert updates.apply(settings, add=load_documents([other]), encoder=FakeEncoder()).added == ("care-3",)
+    (docs / "care.md").write_text(CARE.replace("800元", "900元"), encoding="utf-8")  # the same file, changed
+    assert updates.apply(settings, add=load_documents([docs / "care.md"]), encoder=FakeEncoder()).replaced == ("care",)
+    # uploads: a new name-twin is kept beside; the same bytes under any name are not stored again
+    twins = [updates.stage_upload(settings, "a/care.md", FUND.encode()),
+             updates.stage_upload(settings, "b/care.txt", FUND.replace("12%", "8%").encode()),
+             updates.stage_upload(settings, "copy.md", (docs / "care.md").read_bytes()),
+             updates.stage_upload(settings, "again.md", FUND.encode())]
+    change = updates.apply(settings, uploads=twins, encoder=FakeEncoder())
+    assert change.added == ("care-4", "care-5") and change.duplicates == (("copy.md", "care"), ("again.md", "care-4"))
+    index = _load(settings)
+    assert set(index.documents) == {"care", "care-2", "care-3", "care-4", "care-5"}
+    assert "12%" in index.documents["care-4"].text and "8%" in index.documents["care-5"].text
+    assert sorted(p.split("/")[1] for p in _kept(settings)) == ["care-4.md", "care-5.txt"]  # no duplicate kept
+    # replacing is explicit, and keeps the id whatever the file is called
+    put = updates.stage_upload(settings, "新版.md", CARE.replace("800元", "1000元").encode(), doc_id="care-3")
+    assert updates.apply(settings, uploads=[put], encoder=FakeEncoder()).replaced == ("care-3",)
+    assert "1000元" in _load(settings).documents["care-3"].text
+    local = load_documents([docs / "care.html"])[0]
+    from dataclasses import replace
+
+    change = updates.apply(settings, replace_with={"care-5": replace(local, doc_id="care-5")}, encoder=FakeEncoder())
+    assert change.replaced == ("care-5",) and "医保经办" in _load(settings).documents["care-5"].text
+
+
+def test_a_renamed_file_is_moved_not_lost(setup):
+    """sync sees a file by its path: renamed with the same bytes, the old document goes and the new one
+    comes (its bytes are not a duplicate of a document the same change removes)."""
+    settings, docs = setup
+    updates.sync(settings, docs, encoder=FakeEncoder())
+    (docs / "care.md").rename(docs / "护理.md")
+    change = updates.sync(settings, docs, encoder=FakeEncoder())
+    assert (change.added, change.removed, change.duplicates) == (("护理",), ("care",), ())
+    assert set(_load(settings).documents) == {"护理"}
 
 
 def test_a_replacement_never_touches_the_file_the_served_version_names(setup):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from api.deps import AppSettings, require_admin
 from api.errors import Forbidden, TooLarge
-from api.schemas import Changed, ErrorOut, LocalChange
+from api.schemas import Changed, DuplicateOut, ErrorOut, LocalChange
 from qa import updates
 from qa.remote import is_loopback
 from qa.settings import Settings
@@ -23,9 +23,12 @@ Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pd
 
 @router.post("", response_model=Changed)
 def upload(request: Request, settings: AppSettings, files: Files):
-    """Add documents (a file whose id is already indexed replaces that document); answers once they are served.
+    """Add documents; answers once they are served.
 
-    All or nothing: a file that cannot be indexed (422), or a change that cannot be made (409),
+    Each file becomes a new document, under its name's id or, when a document holds that id,
+    under the next free one (note-2, note-3, …), so note.md never replaces note.html: replacing
+    is PUT /documents/{doc_id}.  A file whose bytes a document already holds is not stored
+    again; `duplicates` names it and that document.  All or nothing: a file that cannot be indexed (422), or a change that cannot be made (409),
     leaves the served version and its files exactly as they were."""
     if len(files) > settings.max_upload_files:
         raise TooLarge(f"{len(files)} files in one request; the limit is {settings.max_upload_files}")
@@ -76,7 +79,8 @@ def local_files(body: LocalChange, request: Request, settings: AppSettings):
             raise updates.DocumentError(f"{folder}: not a folder on the server's machine")
         return _apply(request, settings, change=lambda encoder: updates.sync(settings, folder, encoder=encoder))
     documents = updates.load_documents([Path(p) for p in body.add], settings.read_limits) if body.add else []
-    return _apply(request, settings, add=documents, remove=list(dict.fromkeys(body.remove)))
+    replacing = {doc_id: updates.replacement(doc_id, Path(path), settings) for doc_id, path in body.replace.items()}
+    return _apply(request, settings, add=documents, remove=list(dict.fromkeys(body.remove)), replace_with=replacing)
 
 
 def _read(file: UploadFile, settings: Settings) -> bytes:
@@ -99,4 +103,5 @@ def _apply(request: Request, settings: Settings, change=None, **what) -> Changed
     m = done.manifest
     return Changed(added=list(done.added), replaced=list(done.replaced), removed=list(done.removed),
                    unchanged=done.unchanged, documents=m.counts.documents, passages=m.counts.passages,
-                   build_id=m.build_id, seconds=done.seconds)
+                   build_id=m.build_id, seconds=done.seconds,
+                   duplicates=[DuplicateOut(file=f, doc_id=d) for f, d in done.duplicates])

@@ -109,6 +109,8 @@ function changedText(r) {
   if (r.added.length) parts.push(`已添加 ${r.added.join("、")}`);
   if (r.replaced.length) parts.push(`已替换 ${r.replaced.join("、")}`);
   if (r.removed.length) parts.push(`已删除 ${r.removed.join("、")}`);
+  // a file whose bytes a document already holds is not stored twice: say which one holds them
+  for (const d of r.duplicates || []) parts.push(`${d.file} 与已有文档 ${d.doc_id} 内容相同，未重复保存`);
   if (!parts.length) parts.push("内容没有变化");
   return `${parts.join("；")}。现在共 ${r.documents} 篇文档、${r.passages} 个段落（用时 ${r.seconds.toFixed(1)} 秒）`;
 }
