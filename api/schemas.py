@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from qa.limits import DEFAULT_TOP_K, LOCAL_ITEMS, MAX_QUESTION_CHARS, MAX_TOP_K
+from qa.limits import DEFAULT_TOP_K, LOCAL_ITEMS, MAX_DOC_FILTER, MAX_QUESTION_CHARS, MAX_TOP_K
 
 # "Holds a character that is neither whitespace nor invisible": Python's whitespace plus the
 # zero-width characters (U+200B–U+200D, U+2060, the BOM U+FEFF), spelled out so the schema
@@ -62,6 +62,9 @@ class ErrorOut(BaseModel):
 ERRORS = {status: {"model": ErrorOut} for status in (401, 404, 408, 413, 422, 429, 503)}
 
 
+DocId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
@@ -70,9 +73,9 @@ class AskRequest(BaseModel):
     # JSON Schema counts 9.0 as an integer, so lax mode here; "5" and true are still refused.
     top_k: int = Field(default=DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, strict=False,
                        description="how many passages to return, best first", examples=[5])
-    doc_id: str | None = Field(default=None, max_length=200,
-                               description="ask only this document (its id); null asks every document",
-                               examples=["article"])
+    doc_id: DocId | Annotated[list[DocId], Field(min_length=1, max_length=MAX_DOC_FILTER)] | None = Field(
+        default=None, description="ask only this document, or these documents (their ids); null asks every document",
+        examples=["article", ["article", "员工手册"]])
 
     @field_validator("top_k", mode="before")
     @classmethod

@@ -28,8 +28,14 @@ class LocalIndex:
     def size(self) -> int:
         return self.dense.size
 
-    def dense_top(self, query: np.ndarray, k: int, doc_id: str | None = None) -> np.ndarray:
-        allowed = None if doc_id is None else self._doc_rows[doc_id]
+    def _allowed(self, docs: tuple[str, ...] | None) -> np.ndarray | None:
+        """The rows of ``docs``, in row order (None: every row)."""
+        if docs is None:
+            return None
+        return self._doc_rows[docs[0]] if len(docs) == 1 else np.sort(np.concatenate([self._doc_rows[d] for d in docs]))
+
+    def dense_top(self, query: np.ndarray, k: int, docs: tuple[str, ...] | None = None) -> np.ndarray:
+        allowed = self._allowed(docs)
         depth = k if allowed is None else min(self.size, k * FILTER_WIDENING)
         _, rows = self.dense.search(query, depth)
         if allowed is None:
@@ -41,12 +47,12 @@ class LocalIndex:
         return rows[:k]
 
     def lexical_top(self, question: str, terms: list[str], k: int,
-                    doc_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    docs: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
         # BM25 scores every passage holding a query term; bm25s does that over its postings.
         scores = self.keyword.scores(terms)
-        if doc_id is not None:
+        if docs is not None:
             masked = np.full_like(scores, -1.0)
-            allowed = self._doc_rows[doc_id]
+            allowed = self._allowed(docs)
             masked[allowed] = scores[allowed]
             scores = masked
         top = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))

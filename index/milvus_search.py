@@ -42,24 +42,27 @@ class MilvusIndex:
                               "rebuild it with `qa build`")
         return rows
 
-    def _filter(self, doc_id: str | None = None) -> str:
+    def _filter(self, docs: tuple[str, ...] | None = None) -> str:
         mine = self.rows.visible()
-        return mine if doc_id is None else f"{mine} and doc_id == {json.dumps(doc_id, ensure_ascii=False)}"
+        return mine if docs is None else f"{mine} and doc_id in {json.dumps(list(docs), ensure_ascii=False)}"
 
-    def dense_top(self, query: np.ndarray, k: int, doc_id: str | None = None) -> np.ndarray:
+    def _allowed(self, docs: tuple[str, ...]) -> np.ndarray:
+        return self._doc_rows[docs[0]] if len(docs) == 1 else np.sort(np.concatenate([self._doc_rows[d] for d in docs]))
+
+    def dense_top(self, query: np.ndarray, k: int, docs: tuple[str, ...] | None = None) -> np.ndarray:
         from index.dense import ef_search
 
         k = min(k, self.size)
         params: dict = {"metric_type": "IP"}
         if self.kind == "hnsw":
             # the version filter passes nearly every row; a document filter few of them
-            params["params"] = {"ef": max(ef_search(k), FILTER_EF if doc_id else 0)}
+            params["params"] = {"ef": max(ef_search(k), FILTER_EF if docs else 0)}
         hits = self._client.search(self._name, data=[query.astype(np.float32).tolist()], anns_field="vector",
-                                   limit=k, filter=self._filter(doc_id), search_params=params,
+                                   limit=k, filter=self._filter(docs), search_params=params,
                                    output_fields=["key"])[0]
         rows = self._rows_of([_key(h) for h in hits])
-        if doc_id is not None:
-            allowed = self._doc_rows[doc_id]
+        if docs is not None:
+            allowed = self._allowed(docs)
             if len(rows) < min(k, len(allowed)):  # the graph missed some: score the document exactly
                 scores = self._fetch(allowed, ["vector"])["vector"] @ query
                 rows = allowed[np.argsort(-scores, kind="stable")[:k]]
@@ -99,10 +102,10 @@ class MilvusIndex:
         return out
 
     def lexical_top(self, question: str, terms: list[str], k: int,
-                    doc_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    docs: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self.size)
         if self.config.lexical == "jieba":
-            return self._milvus_bm25(question, k, self._filter(doc_id))
+            return self._milvus_bm25(question, k, self._filter(docs))
         ids = self._query_ids(terms)
         if not ids:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -110,7 +113,7 @@ class MilvusIndex:
         for t in ids:  # a repeated term counts again, as in bm25s
             query[t] = query.get(t, 0.0) + float(self._idf[t])
         hits = self._client.search(self._name, data=[query], anns_field="sparse",
-                                   limit=min(k * LEXICAL_WIDENING, QUERY_BATCH), filter=self._filter(doc_id),
+                                   limit=min(k * LEXICAL_WIDENING, QUERY_BATCH), filter=self._filter(docs),
                                    search_params={"metric_type": "IP"}, output_fields=["key", "sparse", "length"])[0]
         rows = self._rows_of([_key(h) for h in hits])
         entity = [h.get("entity", h) for h in hits]

@@ -26,11 +26,11 @@ class SearchIndex(Protocol):
     kind: str  # the dense index: "flat" (exact) or "hnsw"
     size: int  # passages
 
-    def dense_top(self, query: np.ndarray, k: int, doc_id: str | None = None) -> np.ndarray:
-        """Rows of the ``k`` passages closest to ``query`` (within ``doc_id`` if given), best first."""
+    def dense_top(self, query: np.ndarray, k: int, docs: tuple[str, ...] | None = None) -> np.ndarray:
+        """Rows of the ``k`` passages closest to ``query`` (within the documents ``docs`` if given), best first."""
 
     def lexical_top(self, question: str, terms: list[str], k: int,
-                    doc_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    docs: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the ``k`` best lexical matches with a positive score, best first."""
 
     def lexical_scores(self, question: str, terms: list[str], rows: np.ndarray) -> np.ndarray:

@@ -450,7 +450,7 @@ def parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", parents=[remote], help="ask a question in Chinese")
     ask.add_argument("question")
     ask.add_argument("--top-k", type=int, default=5)
-    ask.add_argument("--doc", help="only search this document id")
+    ask.add_argument("--doc", action="append", metavar="ID", help="only search this document (again for several)")
     ask.add_argument("--json", action="store_true", help="print the API's JSON")
     ask.add_argument("--no-color", action="store_true")
     ask.add_argument("--index")

@@ -97,7 +97,7 @@ class Server:
     def health(self, timeout_s: float | None = None) -> dict:
         return self._request("GET", "/health", timeout_s=timeout_s)
 
-    def ask(self, question: str, top_k: int, doc_id: str | None = None) -> dict:
+    def ask(self, question: str, top_k: int, doc_id: str | list[str] | None = None) -> dict:
         return self._json("POST", "/ask", {"question": question, "top_k": top_k, "doc_id": doc_id})
 
     def documents(self) -> list[dict]:

@@ -26,18 +26,18 @@ class Candidates:
     sentence_vectors: list[np.ndarray]  # each candidate's sentence vectors, for the sentence stage
 
 
-def candidates(index: SearchIndex, query: np.ndarray, question: str, terms: list[str], doc_id: str | None,
+def candidates(index: SearchIndex, query: np.ndarray, question: str, terms: list[str], docs: tuple[str, ...] | None,
                count: int, timings: dict[str, float]) -> Candidates:
-    """The top ``count`` passages of each retriever (within ``doc_id`` if given), pooled.
+    """The top ``count`` passages of each retriever (within the documents ``docs`` if given), pooled.
 
     Only the pooled rows' vectors and lexical scores are read back: the backend may be
     remote, and at 100,000 passages a full score vector is most of a question's work.
     """
     t = time.perf_counter()
-    dense_rows = index.dense_top(query, count, doc_id)
+    dense_rows = index.dense_top(query, count, docs)
     timings["dense"] = elapsed_ms(t)
     t = time.perf_counter()
-    bm25_rows, bm25_top = index.lexical_top(question, terms, count, doc_id)
+    bm25_rows, bm25_top = index.lexical_top(question, terms, count, docs)
     rows = np.union1d(dense_rows, bm25_rows).astype(np.int64)
     bm25 = np.zeros(len(rows), np.float32)
     bm25[np.searchsorted(rows, bm25_rows)] = bm25_top

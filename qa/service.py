@@ -8,6 +8,7 @@ order) and ``answer`` (extent, highlights, verdict).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 import time
 from contextvars import ContextVar
 from dataclasses import replace
@@ -25,7 +26,7 @@ from qa.document_questions import asked_fact, fact_extent, find_fact
 from qa import ranking
 from qa.batching import QueryBatcher
 from qa.clock import elapsed_ms
-from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
+from qa.limits import DEFAULT_TOP_K, MAX_DOC_FILTER, MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.retrieval import Candidates, candidates
 from qa.sentence_stage import SentenceScores, SentenceStage
 from qa.settings import Settings
@@ -66,12 +67,13 @@ class QAService:
 
     # ---- asking -------------------------------------------------------------------------
 
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, doc_id: str | None = None) -> Result:
-        """Answer ``question`` from the index: best passages, an answer and a verdict."""
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, doc_id: str | Sequence[str] | None = None) -> Result:
+        """Answer ``question`` from the index: best passages, an answer and a verdict; ``doc_id``
+        names the document, or the documents, to ask (None: every one)."""
         return self._run(question, top_k, doc_id)[0]
 
     def ask_with_rankings(self, question: str, top_k: int = 10,
-                          doc_id: str | None = None) -> tuple[Result, dict[str, list[str]]]:
+                          doc_id: str | Sequence[str] | None = None) -> tuple[Result, dict[str, list[str]]]:
         """``ask`` plus the passage ids each retriever alone ranks first (for evaluation)."""
         result, cands = self._run(question, top_k, doc_id)
         ids = lambda rows: [self.index.passages[int(r)].id for r in rows[:top_k]]  # noqa: E731
@@ -82,11 +84,11 @@ class QAService:
             "pipeline": [h.passage_id for h in result.hits],
         }
 
-    def _run(self, question: str, top_k: int, doc_id: str | None) -> tuple[Result, Candidates]:
-        question = self._check(question, top_k, doc_id)
+    def _run(self, question: str, top_k: int, doc_id: str | Sequence[str] | None) -> tuple[Result, Candidates]:
+        question, docs = self._check(question, top_k, doc_id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        terms, grams, cands, stage = self._scored(question, doc_id, timings)
+        terms, grams, cands, stage = self._scored(question, docs, timings)
         t = time.perf_counter()
         blend = ranking.blend_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
         learned = self.ranker is not None and self._several_documents(cands.rows[ranking.top(cands.rows, blend, MIXED_TOP)])
@@ -108,7 +110,7 @@ class QAService:
         # The reader reads only where its view can matter: an answer may come from that passage.
         may_answer = choice.hit is not None and confidence >= self.settings.no_answer_threshold
         read = self._read(question, top[choice.hit], choice.sentence) if may_answer else None
-        result = self._decide(question, doc_id, hits, confidence, top, choice, expected, read)
+        result = self._decide(question, docs, hits, confidence, top, choice, expected, read)
         if result.answerable and result.answer is None:
             result = replace(result, answer=self._answer(int(cands.rows[near[choice.hit]]), choice.sentence,
                                                          question, expected, read))
@@ -129,22 +131,23 @@ class QAService:
         """This service with another final order (``learned`` or ``blend``), sharing everything else."""
         return QAService(self.index, self.encoder, self.settings.with_(ranker=ranker), self.queries, self.reader)
 
-    def rank_features(self, question: str, doc_id: str | None = None) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
+    def rank_features(self, question: str, doc_id: str | Sequence[str] | None = None
+                      ) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
         """The candidates' passage rows (ties go to the lower) and ids, their ranking features, and
         whether the learned order would rank them (they come from several documents); for
         training the ranker."""
-        terms, grams, cands, stage = self._scored(self._check(question, 1, doc_id), doc_id, {})
+        terms, grams, cands, stage = self._scored(*self._check(question, 1, doc_id), {})
         return (cands.rows, [self.index.passages[int(r)].id for r in cands.rows],
                 self._features(grams, terms, cands, stage), self._several_documents(cands.rows))
 
-    def _scored(self, question: str, doc_id: str | None, timings: dict[str, float]
+    def _scored(self, question: str, docs: tuple[str, ...] | None, timings: dict[str, float]
                 ) -> tuple[list[str], frozenset[str], Candidates, list[SentenceScores]]:
         """The question's words and bigrams, its candidates and their sentences' scores (timed into ``timings``)."""
         started = time.perf_counter()
         query = self.queries.encode(question)
         timings["embed"] = elapsed_ms(started)
         terms = tokenize(question)
-        cands = candidates(self.index.search, query, question, terms, doc_id or None, self.settings.candidates, timings)
+        cands = candidates(self.index.search, query, question, terms, docs, self.settings.candidates, timings)
         t = time.perf_counter()
         grams = bigrams(question)
         stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
@@ -175,7 +178,7 @@ class QAService:
             self._first[cands.rows],
         )
 
-    def _decide(self, question: str, doc_id: str | None, hits: tuple[Hit, ...], confidence: float,
+    def _decide(self, question: str, docs: tuple[str, ...] | None, hits: tuple[Hit, ...], confidence: float,
                 top: list[Passage], choice: answers.Choice, expected: Expectation | None, read=None) -> Result:
         """The verdict, in order: a question about the document is answered from its facts; below
         the threshold, or about a place the passages never name, or about a detail none of the
@@ -184,7 +187,7 @@ class QAService:
         answerable, reason = answers.verdict(confidence, bool(hits), self.settings.no_answer_threshold)
         refusal = "" if answerable else ("low_confidence" if hits else "empty_index")
         qtype = question_type(question)
-        fact = self._fact(question, doc_id, hits)
+        fact = self._fact(question, docs, hits)
         if fact is not None:
             return Result(question, True, "answered from the document's own details (title, author, source), "
                           "cited to their line", fact, hits, 1.0, question_type="document")
@@ -206,7 +209,10 @@ class QAService:
         return Result(question, answerable, reason, None, hits, round(confidence, 4), question_type=qtype,
                       missing=missing, refusal=refusal)
 
-    def _check(self, question: str, top_k: int, doc_id: str | None) -> str:
+    def _check(self, question: str, top_k: int, doc_id: str | Sequence[str] | None
+               ) -> tuple[str, tuple[str, ...] | None]:
+        """The question as asked, and the documents it asks (None: every one); QuestionError or
+        NotFound naming what is wrong."""
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("question is empty")
         question = question.strip()
@@ -214,9 +220,21 @@ class QAService:
             raise QuestionError(f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
             raise QuestionError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
-        if doc_id is not None and doc_id not in self.index.documents:
-            raise NotFound(f"no document with id '{doc_id}'")
-        return question
+        return question, self._scope(doc_id)
+
+    def _scope(self, doc_id: str | Sequence[str] | None) -> tuple[str, ...] | None:
+        if doc_id is None:
+            return None
+        docs = (doc_id,) if isinstance(doc_id, str) else tuple(dict.fromkeys(doc_id))
+        if not docs or not all(isinstance(d, str) for d in docs):
+            raise QuestionError("doc_id names no document: give an id, a list of ids, or none to ask every document")
+        if len(docs) > MAX_DOC_FILTER:
+            raise QuestionError(f"doc_id names {len(docs)} documents; the limit is {MAX_DOC_FILTER}")
+        unknown = [d for d in docs if d not in self.index.documents]
+        if unknown:
+            raise NotFound(f"no document with id {', '.join(repr(d) for d in unknown[:5])}"
+                           + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
+        return docs
 
     def _hit(self, cands: Candidates, i: int, final: float, blend: float, stage: SentenceScores, terms: set[str],
              sentence: int | None = None, parts: dict[str, float] | None = None) -> Hit:
@@ -277,11 +295,11 @@ class QAService:
         return reading.candidates(p.text, [(x.start, x.end, x.score) for x in r.spans], r.null_score,
                                   rule, r.score_of(*rule), extent, expected)
 
-    def _fact(self, question: str, doc_id: str | None, hits: tuple[Hit, ...]) -> Answer | None:
+    def _fact(self, question: str, docs: tuple[str, ...] | None, hits: tuple[Hit, ...]) -> Answer | None:
         """An answer from the document's own facts, for a question about the document (its author,
         source, title…): the one asked about, the only one indexed, or the top passage's."""
-        doc_id = doc_id or (next(iter(self.index.documents)) if len(self.index.documents) == 1
-                            else hits[0].doc_id if hits else None)
+        only = docs if docs is not None else tuple(self.index.documents)
+        doc_id = only[0] if len(only) == 1 else hits[0].doc_id if hits else None
         doc = self.index.documents.get(doc_id) if doc_id else None
         kind = doc and asked_fact(question, doc.facts)
         fact = find_fact(kind, doc.facts) if kind else None

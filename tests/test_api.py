@@ -110,6 +110,11 @@ BAD = [
     ({"top_k": 5}, 422, "question"),
     ({"question": "社保", "colour": "red"}, 422, "colour"),
     ({"question": "社保", "doc_id": "nope"}, 404, "nope"),
+    ({"question": "社保", "doc_id": ["article", "nope"]}, 404, "'nope'"),
+    ({"question": "社保", "doc_id": []}, 422, "doc_id"),
+    ({"question": "社保", "doc_id": ["article"] * 101}, 422, "doc_id"),
+    ({"question": "社保", "doc_id": [""]}, 422, "doc_id"),
+    ({"question": "社保", "doc_id": [3]}, 422, "doc_id"),
     ([], 422, "body"),
 ]
 
@@ -119,6 +124,17 @@ def test_bad_input_gets_a_clear_4xx(client, body, status, word):
     r = client.post("/ask", json=body)
     assert r.status_code == status
     assert word in r.json()["detail"]
+
+
+def test_the_document_filter_takes_a_list_in_both_forms(client):
+    one = client.post("/ask", json={"question": "四防是什么？", "doc_id": "article"}).json()
+    listed = client.post("/ask", json={"question": "四防是什么？", "doc_id": ["article", "article"]}).json()
+    searched = client.get("/search", params=[("q", "四防是什么？"), ("doc_id", "article"), ("doc_id", "article")]).json()
+    assert [p["id"] for p in one["passages"]] == [p["id"] for p in listed["passages"]] == [p["id"] for p in searched["passages"]]
+    r = client.get("/search", params=[("q", "四防是什么？"), ("doc_id", "article"), ("doc_id", "nope")])
+    assert r.status_code == 404 and "'nope'" in r.json()["detail"]
+    r = client.get("/search", params=[("q", "四防是什么？"), ("doc_id", "")])
+    assert r.status_code == 422 and "doc_id" in r.json()["detail"]
 
 
 def test_malformed_json_oversized_body_and_unknown_ids(client):

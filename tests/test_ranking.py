@@ -14,7 +14,9 @@ from qa.answer import answer_extent, term_spans, verdict
 from qa.service import QAService
 from qa.settings import Settings
 
-from .conftest import FakeEncoder
+from hypothesis import given, settings as hsettings, strategies as st
+
+from .conftest import BACKENDS, FakeEncoder, lite_released, milvus_variant
 
 
 def test_ranks_break_ties_by_position():
@@ -170,3 +172,53 @@ def test_best_two_sentences_by_hand():
     best, second = ranking.best_two([np.array([0.2, 0.9, 0.5]), np.array([0.7]), np.array([0.4, 0.4])],
                                     np.array([1, 0, 0]))
     assert best.tolist() == pytest.approx([0.9, 0.7, 0.4]) and second.tolist() == pytest.approx([0.5, 0.7, 0.4])
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def several_anywhere(request, tmp_path_factory):
+    """The three documents of ``several`` on each backend."""
+    from qa.loading import milvus_config
+
+    folder = tmp_path_factory.mktemp("several-" + request.param)
+    docs = folder / "docs"
+    docs.mkdir()
+    (docs / "care.md").write_text("# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n",
+                                  encoding="utf-8")
+    (docs / "fund.txt").write_text("公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n", encoding="utf-8")
+    encoder, settings = FakeEncoder(), Settings().with_(index_dir=folder / "index")
+    if request.param == "milvus":
+        settings = milvus_variant(settings, folder)
+    with lite_released(settings):
+        build_index(load_documents([docs, DEFAULT_CORPUS]), encoder, settings.split, settings.index_dir,
+                    progress=False, config=milvus_config(settings))
+        index = load(settings.index_dir, encoder.model_id, settings.split, config=milvus_config(settings))
+        yield QAService(index, encoder, settings)
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(docs=st.lists(st.sampled_from(["article", "care", "fund"]), min_size=1, max_size=4),
+       question=st.sampled_from(["长期护理保险每月补助多少钱？", "住房公积金缴存比例是多少？", "社保卡能办哪些事？", "四防是什么？"]),
+       top_k=st.integers(1, 8))
+def test_a_list_of_documents_keeps_every_hit_inside_it(several_anywhere, docs, question, top_k):
+    """Issue #22: the document filter takes a list; a list of one is that document, a list of all is no filter."""
+    asked = several_anywhere.ask(question, top_k=top_k, doc_id=docs)
+    assert {h.doc_id for h in asked.hits} <= set(docs)
+    if asked.answer is not None:
+        assert asked.answer.doc_id in set(docs)
+    passages = sum(len(several_anywhere.passages_of(d)) for d in set(docs))
+    assert len(asked.hits) == min(top_k, passages)  # every document asked can fill the list
+    if len(set(docs)) == 1:
+        assert asked.hits == several_anywhere.ask(question, top_k=top_k, doc_id=docs[0]).hits
+    if set(docs) == {"article", "care", "fund"}:
+        assert asked.hits == several_anywhere.ask(question, top_k=top_k).hits
+
+
+def test_a_bad_document_list_is_named(several):
+    from qa.types import NotFound, QuestionError
+
+    with pytest.raises(NotFound, match="no document with id 'nope', 'gone'"):
+        several.ask("四防是什么？", doc_id=["article", "nope", "gone"])
+    with pytest.raises(QuestionError, match="names no document"):
+        several.ask("四防是什么？", doc_id=[])
+    with pytest.raises(QuestionError, match="the limit is 100"):
+        several.ask("四防是什么？", doc_id=[f"d{i}" for i in range(101)])

@@ -8,8 +8,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator
 
 from api.deps import AppMetrics, Service
-from api.schemas import ERRORS, NOT_BLANK, AskRequest, AskResponse, not_blank
-from qa.limits import DEFAULT_TOP_K, MAX_QUESTION_CHARS, MAX_TOP_K
+from api.schemas import ERRORS, NOT_BLANK, AskRequest, AskResponse, DocId, not_blank
+from qa.limits import DEFAULT_TOP_K, MAX_DOC_FILTER, MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.render import result_bytes
 from qa.types import Result
 
@@ -18,7 +18,7 @@ SearchQuestion = Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHAR
                                       json_schema_extra={"pattern": NOT_BLANK}), AfterValidator(not_blank)]
 
 
-def _answer(service, question: str, top_k: int, doc_id: str | None) -> tuple[Result, Response]:
+def _answer(service, question: str, top_k: int, doc_id: str | list[str] | None) -> tuple[Result, Response]:
     result = service.ask(question, top_k=top_k, doc_id=doc_id)
     return result, Response(result_bytes(result, service), media_type="application/json")
 
@@ -42,7 +42,8 @@ async def search(
     metrics: AppMetrics,
     q: SearchQuestion,
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = DEFAULT_TOP_K,
-    doc_id: Annotated[str | None, Query(max_length=200)] = None,
+    doc_id: Annotated[list[DocId] | None, Query(max_length=MAX_DOC_FILTER,
+                                                description="ask only these documents (repeat for several)")] = None,
 ):
     """The same retrieval as POST /ask, for links and quick checks."""
     result, response = await run_in_threadpool(_answer, service, q, top_k, doc_id)
