@@ -14,18 +14,20 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import docs, errors
-from api.deps import admin_refusal, require_api_key
+from api.deps import admin_refusal, knowledge_base, require_api_key
+from api.kbs import KnowledgeBasePool
 from api.metrics import Metrics
 from api.middleware import Admission, BodyLimit, RequestContext, SecurityHeaders, Timing
 from api.ratelimit import RateLimit, TokenBuckets
 from api.reload import Reloader, Watcher
-from api.routes import corpus, documents, ops, qa
+from api.routes import corpus, documents, kbs, ops, qa
 from qa import updates
 from qa.limits import LOCAL_BODY_BYTES, MAX_BODY_BYTES
 from qa.service import QAService
 from qa.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
+KB_PREFIX = "/kbs/{kb}"
 
 
 def create_app(settings: Settings, service: QAService | None = None, clock=time.monotonic) -> FastAPI:
@@ -62,6 +64,7 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     app.state.service = None
     app.state.metrics = Metrics(lambda: app.state.service)
     app.state.reloader = Reloader(app.state, settings, app.state.metrics)
+    app.state.kbs = KnowledgeBasePool(settings, app.state, app.state.metrics)
 
     errors.install(app)
     keys = [Depends(require_api_key)] if settings.api_keys else []  # the data endpoints, when keys are set
@@ -70,6 +73,12 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     app.include_router(documents.router)
     app.include_router(documents.local)
     app.include_router(ops.router)
+    # Every knowledge base has the default's routes under /kbs/{kb} (qa/kbs.py, api/kbs.py).
+    app.include_router(kbs.router, dependencies=keys)
+    named = [Depends(knowledge_base)]
+    app.include_router(qa.router, prefix=KB_PREFIX, dependencies=named + keys)
+    app.include_router(corpus.router, prefix=KB_PREFIX, dependencies=named + keys)
+    app.include_router(documents.router, prefix=KB_PREFIX, dependencies=named)
     docs.install(app)
 
     @app.get("/", include_in_schema=False)

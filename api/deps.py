@@ -4,11 +4,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Forbidden, NotReady, Unauthorized
 from api.metrics import Metrics
+from qa.kbs import DEFAULT, NAME
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -16,14 +18,29 @@ from qa.settings import Settings
 # Async, though they wait for nothing: FastAPI runs a plain `def` dependency in its thread
 # pool, one trip per dependency per request.
 async def get_service(request: Request) -> QAService:
+    """The service of the knowledge base the path names (``/kbs/{kb}/…``), else the default's."""
     service = getattr(request.app.state, "service", None)
     if service is None:  # only while starting up: the lifespan has not loaded the index yet
         raise NotReady("index not loaded yet; try again in a moment")
-    return service
+    kb = request.path_params.get("kb")
+    if kb is None or kb == DEFAULT:
+        return service
+    return await run_in_threadpool(request.app.state.kbs.service, kb)  # may load it: seconds, off the loop
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    """The settings of the knowledge base the path names, else the server's."""
+    kb = request.path_params.get("kb")
+    if kb is None:
+        return request.app.state.settings
+    return request.app.state.kbs.kbs.settings(kb)  # UnknownKnowledgeBase: 404
+
+
+async def knowledge_base(kb: Annotated[str, Path(pattern=NAME.pattern, max_length=32,
+                                                 description="the knowledge base's name (`default`: the server's own)",
+                                                 examples=["handbook"])]) -> str:
+    """Declares and checks ``{kb}`` for the routes under /kbs/{kb}."""
+    return kb
 
 
 async def get_metrics(request: Request) -> Metrics:

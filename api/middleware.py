@@ -62,6 +62,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+_KB = re.compile(r"/kbs/[^/]+(?=/)")
+
+
+def route_path(path: str) -> str:
+    """The path as the default knowledge base has it: ``/kbs/{kb}/documents`` → ``/documents``, so a
+    knowledge base's uploads get the upload limits and checks and its questions the question limits."""
+    return _KB.sub("", path, count=1) if path.startswith("/kbs/") else path
+
+
 class RequestContext:
     """Gives every request an id (the client's when sane), logs 5xx, and answers any crash with JSON 500."""
 
@@ -165,7 +174,7 @@ class Admission:
     def _changes(self, scope: Scope) -> bool:
         """POST /documents, PUT or DELETE /documents/{doc_id}: the routes that change documents (any
         other method or path goes on to its 404 or 405)."""
-        path, method = scope.get("path", ""), scope.get("method")
+        path, method = route_path(scope.get("path", "")), scope.get("method")
         if method == "POST":
             return path == self.prefix
         one = path.startswith(self.prefix + "/") and "/" not in path[len(self.prefix) + 1:] and path != self.prefix + "/"
@@ -208,7 +217,7 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.limit_for(scope["path"])
+        limit = self.limit_for(route_path(scope["path"]))
         length = _header(scope, b"content-length")
         if length is not None and not length.strip().isdigit():
             return await send_json(send, 400, "Content-Length is not a number", [CLOSE])

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from api.deps import bearer
-from api.middleware import ASGIApp, Receive, Scope, Send, _header, send_json
+from api.middleware import ASGIApp, Receive, Scope, Send, _header, route_path, send_json
 from qa import batching
 
 MAX_CLIENTS = 10_000  # buckets kept; the least recently seen go first (a full bucket loses nothing)
@@ -80,7 +80,7 @@ class RateLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         name = client_name(scope, self.keys)
-        if self.buckets is not None and scope.get("path") in self.paths:
+        if self.buckets is not None and route_path(scope.get("path", "")) in self.paths:
             wait = self.buckets.take(name)
             if wait:
                 held = min(wait, MAX_HOLD_S)

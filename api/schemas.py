@@ -346,3 +346,34 @@ class Changed(BaseModel):
     duplicates: list[DuplicateOut] = Field(
         default=[], description="files not stored because a document already holds the same bytes",
         examples=[[{"file": "员工手册(1).docx", "doc_id": "员工手册"}]])
+
+
+class KnowledgeBaseIn(BaseModel):
+    """A knowledge base to create: its name, title, and the settings it sets for itself."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="its name in URLs and folders: a lowercase "
+                      "letter, then up to 31 lowercase letters, digits or _", examples=["handbook"])
+    title: str | None = Field(default=None, min_length=1, max_length=100, description="what it holds, in any script",
+                              examples=["员工手册"])
+    passage_chars: int | None = Field(default=None, ge=80, le=2000, strict=False,
+                                      description="longest passage in characters (null: the server's QA_PASSAGE_CHARS)",
+                                      examples=[250])
+    no_answer_threshold: float | None = Field(default=None, ge=-1, le=1, strict=False,
+                                              description="refuse below this score (null: the server's)",
+                                              examples=[0.889])
+
+
+class KnowledgeBaseOut(BaseModel):
+    """A knowledge base: what it is, how big, whether it is loaded, and its settings."""
+
+    name: str = Field(description="its name (`default`: the server's own)", examples=["handbook"])
+    title: str = Field(description="what it holds", examples=["员工手册"])
+    created_at: str = Field(description="when it was created (ISO 8601, UTC; empty for the default)",
+                            examples=["2026-12-03T14:40:00+00:00"])
+    documents: int = Field(description="documents in its served version", examples=[12])
+    passages: int = Field(description="passages in its served version", examples=[480])
+    loaded: bool = Field(description="whether the server holds it in memory now", examples=[True])
+    passage_chars: int = Field(description="its longest passage in characters", examples=[250])
+    no_answer_threshold: float = Field(description="below this score it refuses", examples=[0.889])

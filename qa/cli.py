@@ -27,10 +27,46 @@ class CLIError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The settings from the environment, for the knowledge base ``--kb`` names (qa/kbs.py)."""
     settings = from_env()
+    if getattr(args, "kb", None):
+        from qa.kbs import KnowledgeBases
+
+        settings = KnowledgeBases(settings).settings(args.kb)
     if getattr(args, "index", None):
         settings = settings.with_(index_dir=Path(args.index))
     return settings
+
+
+def _kb(args: argparse.Namespace) -> str | None:
+    """The knowledge base ``--kb`` names, unless it is the default."""
+    from qa.kbs import DEFAULT
+
+    return args.kb if getattr(args, "kb", None) not in (None, DEFAULT) else None
+
+
+def cmd_kb(args: argparse.Namespace) -> None:
+    from qa.kbs import DEFAULT, KnowledgeBases
+
+    kbs = KnowledgeBases(from_env())
+    if args.kb_command == "create":
+        overrides = {k: v for k, v in (("passage_chars", args.passage_chars),
+                                       ("no_answer_threshold", args.no_answer_threshold)) if v is not None}
+        kb = kbs.create(args.name, args.title or "", **overrides)
+        print(f"created knowledge base {kb.name} ({kb.title}); add documents with `qa --kb {kb.name} add FILES`")
+    elif args.kb_command == "list":
+        for name in kbs.names():
+            kb, s = kbs.get(name), kbs.settings(name)
+            documents, passages = kbs.size(name)
+            print(f"{name:<16} {documents:>5} documents {passages:>7} passages  {kb.title}"
+                  + (f"  (passages ≤ {s.passage_chars} chars, refuses below {s.no_answer_threshold})"
+                     if kb.overrides else "") + (f"  [{s.index_dir}]" if name == DEFAULT else ""))
+    elif args.kb_command == "rename":
+        kbs.rename(args.name, args.new_name)
+        print(f"renamed knowledge base {args.name} to {args.new_name}")
+    else:
+        kbs.delete(args.name)
+        print(f"deleted knowledge base {args.name} with its documents and index versions")
 
 
 def cmd_model_prepare(args: argparse.Namespace) -> None:
@@ -75,11 +111,14 @@ def _server(args: argparse.Namespace, settings: Settings):
     key = settings.api_keys[0] if settings.api_keys else None
     if getattr(args, "server", None):
         server = Server(args.server, key)
-        if not server.local:  # never this machine's own secrets to another machine
+        if not server.here:  # never this machine's own secrets to another machine
             server.api_key, server.admin_token = settings.server_api_key or None, settings.server_admin_token or None
+        server.kb = _kb(args)
         if not serving(server, None):
             raise CLIError(f"no server answers at {server.url}")
         return server
+    if _kb(args):
+        return None  # a server announces its default knowledge base only: the others work here, or via --server
     try:
         build_id = read_manifest(settings.index_dir).build_id
     except IndexStoreError:
@@ -124,14 +163,14 @@ def _chunks(items: list, size: int) -> list[list]:
 def _admin(server, settings: Settings) -> None:
     """Give ``server`` the admin token for a change: on this machine QA_ADMIN_TOKEN or the one
     ``qa serve`` keeps beside the index; for another machine QA_SERVER_ADMIN_TOKEN."""
-    if server.local and not server.admin_token:
-        path = admin_token_path(settings)
+    if server.here and not server.admin_token:
+        path = admin_token_path(from_env() if server.kb else settings)  # kept beside the server's own index
         try:
             server.admin_token = settings.admin_token or path.read_text(encoding="utf-8").strip() or None
         except OSError:  # none, or another user's (mode 0600)
             server.admin_token = None
     if not server.admin_token:
-        where = "QA_ADMIN_TOKEN" if server.local else "QA_SERVER_ADMIN_TOKEN"
+        where = "QA_ADMIN_TOKEN" if server.here else "QA_SERVER_ADMIN_TOKEN"
         raise CLIError(f"the server at {server.url} needs its admin token for changes: set {where}, "
                        "or run with --local to change the index in process")
 
@@ -200,6 +239,9 @@ def cmd_sync(args: argparse.Namespace) -> None:
     server = _server(args, settings)
     if server is not None:
         _admin(server, settings)
+        if server.kb:
+            raise CLIError(f"sync of knowledge base {server.kb} works in process: run it without --server "
+                           "(the server picks the new version up), or upload files with `qa add --server …`")
         if not server.local:
             raise CLIError(f"sync reads a folder on the server's machine, and {server.url} is another machine; "
                            "run it there, or upload files with `qa add --server …`")
@@ -395,7 +437,24 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Question answering over Chinese documents, with citations.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    p.add_argument("--kb", metavar="NAME", help="work on knowledge base NAME (default: the configured index; "
+                                                  "see `qa kb list`)")
     sub = p.add_subparsers(dest="command", required=True)
+
+    kb = sub.add_parser("kb", help="knowledge bases: create, list, rename, delete")
+    kbsub = kb.add_subparsers(dest="kb_command", required=True)
+    create = kbsub.add_parser("create", help="create an empty knowledge base")
+    create.add_argument("name", help="a lowercase letter, then up to 31 lowercase letters, digits or _")
+    create.add_argument("--title", help="what it holds, in any script (default: its name)")
+    create.add_argument("--passage-chars", type=int, help="its longest passage (default: QA_PASSAGE_CHARS)")
+    create.add_argument("--no-answer-threshold", type=float, help="refuse below this score (default: the server's)")
+    kbsub.add_parser("list", help="every knowledge base with its size")
+    rename = kbsub.add_parser("rename", help="rename a knowledge base (FAISS)")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    delete = kbsub.add_parser("delete", help="delete a knowledge base with its documents and index versions")
+    delete.add_argument("name")
+    kb.set_defaults(func=cmd_kb)
 
     model = sub.add_parser("model", help="manage the embedding model")
     msub = model.add_subparsers(dest="model_command", required=True)
@@ -515,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     from corpus.documents import CorpusError
     from index.encoder import EncoderError
     from index.manifest import IndexStoreError
+    from qa.kbs import KnowledgeBaseError
     from qa.remote import ServerError
     from qa.types import NotFound, QuestionError
 
@@ -522,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
         sys.stdout.flush()  # a closed pipe must surface here, inside the handler, not at exit
     except (CLIError, SettingsError, CorpusError, IndexStoreError, EncoderError, QuestionError, NotFound,
-            ServerError) as exc:
+            ServerError, KnowledgeBaseError) as exc:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -57,11 +57,21 @@ class Server:
         self.host, self.port = parts.hostname, port or (443 if parts.scheme == "https" else 80)
         self.https = parts.scheme == "https"
         self.api_key, self.admin_token, self.timeout_s = api_key, admin_token, timeout_s
+        self.kb: str | None = None  # a knowledge base besides the default: its routes are under /kbs/<kb>
 
     @property
     def local(self) -> bool:
-        """On this machine: it can read the files this command names."""
+        """On this machine, serving the default knowledge base: it can read the files this command names
+        (POST /admin/files changes the default only)."""
+        return is_loopback(self.host) and self.kb is None
+
+    @property
+    def here(self) -> bool:
+        """On this machine (this machine's secrets may go to it)."""
         return is_loopback(self.host)
+
+    def _kb(self, path: str) -> str:
+        return f"/kbs/{quote(self.kb, safe='')}{path}" if self.kb else path
 
     def _request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                  admin: bool = False, timeout_s: float | None = None):
@@ -98,10 +108,10 @@ class Server:
         return self._request("GET", "/health", timeout_s=timeout_s)
 
     def ask(self, question: str, top_k: int, doc_id: str | list[str] | None = None) -> dict:
-        return self._json("POST", "/ask", {"question": question, "top_k": top_k, "doc_id": doc_id})
+        return self._json("POST", self._kb("/ask"), {"question": question, "top_k": top_k, "doc_id": doc_id})
 
     def documents(self) -> list[dict]:
-        return self._request("GET", "/documents")
+        return self._request("GET", self._kb("/documents"))
 
     def local_files(self, add: list[Path] = (), remove: list[str] = (), sync: Path | None = None,
                     replace: dict[str, Path] | None = None) -> dict:
@@ -114,15 +124,16 @@ class Server:
     def upload(self, files: list[Path]) -> dict:
         """Upload files (POST /documents, multipart): the server keeps its own copies."""
         body, kind = _multipart("files", files)
-        return self._request("POST", "/documents", body, {"content-type": kind}, admin=True)
+        return self._request("POST", self._kb("/documents"), body, {"content-type": kind}, admin=True)
 
     def replace(self, doc_id: str, file: Path) -> dict:
         """Replace document ``doc_id`` with ``file`` (PUT /documents/{id}, multipart)."""
         body, kind = _multipart("file", [file])
-        return self._request("PUT", f"/documents/{quote(doc_id, safe='')}", body, {"content-type": kind}, admin=True)
+        return self._request("PUT", self._kb(f"/documents/{quote(doc_id, safe='')}"), body, {"content-type": kind},
+                             admin=True)
 
     def delete(self, doc_id: str) -> dict:
-        return self._request("DELETE", f"/documents/{quote(doc_id, safe='')}", admin=True)
+        return self._request("DELETE", self._kb(f"/documents/{quote(doc_id, safe='')}"), admin=True)
 
 
 def _multipart(field: str, files: list[Path]) -> tuple[bytes, str]:

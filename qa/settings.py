@@ -36,6 +36,8 @@ class Settings:
     corpus: tuple[Path, ...] = (DEFAULT_CORPUS,)
     cache_dir: Path = ROOT / "var" / "cache"  # embeddings already computed, by model and text hash
     documents_dir: Path = ROOT / "var" / "documents"  # where uploaded documents are kept
+    kbs_dir: Path = ROOT / "var" / "kbs"  # the knowledge bases besides the default (qa/kbs.py)
+    kbs_loaded: int = 8  # knowledge bases a server keeps loaded at once besides the default (least recently asked go)
     passage_chars: int = 250
     overlap_sentences: int = 1
     candidates: int = 30  # passages each retriever hands to the sentence stage
@@ -94,7 +96,7 @@ class Settings:
     milvus_replicas: int = 1  # in-memory replicas a cluster loads each version with (more replicas: more read QPS)
 
     def __post_init__(self) -> None:
-        _check(self)
+        check(self)
 
     @property
     def read_limits(self) -> Limits:
@@ -109,7 +111,7 @@ class Settings:
         return replace(self, **changes)
 
 
-def _check(s: Settings) -> None:
+def check(s: Settings) -> None:
     """Every rule a value must follow, in one place (raises SettingsError naming the variable)."""
     def bad(name: str, why: str) -> SettingsError:
         return SettingsError(f"QA_{name.upper()}={getattr(s, name)!r}: {why}")
@@ -156,6 +158,8 @@ def _check(s: Settings) -> None:
         raise bad("rate_per_s", "must be 0 (no limit) or questions a second, at most 100000")
     if not 1 <= s.rate_burst <= 100_000:
         raise bad("rate_burst", "must be from 1 to 100000 questions")
+    if not 1 <= s.kbs_loaded <= 1000:
+        raise bad("kbs_loaded", "must be from 1 to 1000 knowledge bases")
     if not 0 <= s.port <= 65535:
         raise bad("port", "must be a TCP port, 0 to 65535")
     if s.max_upload_bytes < 1 or s.max_upload_files < 1 or s.max_upload_request_bytes < s.max_upload_bytes:

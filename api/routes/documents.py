@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from api.deps import AppSettings, require_admin
-from api.errors import Forbidden, TooLarge
+from api.errors import Forbidden, NotReady, TooLarge
 from api.schemas import Changed, DuplicateOut, ErrorOut, LocalChange
 from qa import updates
+from qa.kbs import DEFAULT
 from qa.remote import is_loopback
 from qa.settings import Settings
 
@@ -44,9 +45,7 @@ def upload(request: Request, settings: AppSettings, files: Files):
 @router.put("/{doc_id}", response_model=Changed)
 def replace(doc_id: str, request: Request, settings: AppSettings, file: Annotated[UploadFile, File()]):
     """Replace document ``doc_id`` with the uploaded file (it keeps its id, whatever the file is called)."""
-    service = request.app.state.service
-    if service is not None:
-        service.document(doc_id)  # 404 for an unknown id
+    _served(request).document(doc_id)  # 404 for an unknown id
     staged = [updates.stage_upload(settings, file.filename or "upload", _read(file, settings), doc_id=doc_id)]
     try:
         return _apply(request, settings, uploads=staged)
@@ -57,9 +56,7 @@ def replace(doc_id: str, request: Request, settings: AppSettings, file: Annotate
 @router.delete("/{doc_id}", response_model=Changed)
 def remove(doc_id: str, request: Request, settings: AppSettings):
     """Remove document ``doc_id`` from the index (and its file, when it was uploaded)."""
-    service = request.app.state.service
-    if service is not None:
-        service.document(doc_id)  # 404 for an unknown id
+    _served(request).document(doc_id)  # 404 for an unknown id
     return _apply(request, settings, remove=[doc_id])
 
 
@@ -83,6 +80,16 @@ def local_files(body: LocalChange, request: Request, settings: AppSettings):
     return _apply(request, settings, add=documents, remove=list(dict.fromkeys(body.remove)), replace_with=replacing)
 
 
+def _served(request: Request):
+    """The service of the knowledge base the path names (blocking: these routes run in the pool)."""
+    kb = request.path_params.get("kb", DEFAULT)
+    if kb == DEFAULT:
+        if request.app.state.service is None:
+            raise NotReady("index not loaded yet; try again in a moment")
+        return request.app.state.service
+    return request.app.state.kbs.service(kb)
+
+
 def _read(file: UploadFile, settings: Settings) -> bytes:
     data = file.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
@@ -99,7 +106,11 @@ def _apply(request: Request, settings: Settings, change=None, **what) -> Changed
 
         state.update_encoder = update_encoder(settings)
     done = change(state.update_encoder) if change else updates.apply(settings, encoder=state.update_encoder, **what)
-    state.reloader.reload()  # serve the new version before answering
+    kb = request.path_params.get("kb", DEFAULT)
+    if kb == DEFAULT:
+        state.reloader.reload()  # serve the new version before answering
+    else:
+        state.kbs.reload(kb)
     m = done.manifest
     return Changed(added=list(done.added), replaced=list(done.replaced), removed=list(done.removed),
                    unchanged=done.unchanged, documents=m.counts.documents, passages=m.counts.passages,

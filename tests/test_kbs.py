@@ -1,0 +1,157 @@
+"""Knowledge bases (issue #22): named collections in one server, each with its own documents."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from corpus.documents import load_documents
+from qa import updates
+from qa.kbs import DEFAULT, KnowledgeBaseError, KnowledgeBaseExists, KnowledgeBases, UnknownKnowledgeBase
+
+from .conftest import BACKENDS, lite_released, milvus_variant, serving
+
+TOKEN = "kb-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CARE = "# 护理保险办法\n\n## 一、待遇\n\n长期护理保险每月补助800元。失能老人可申请上门护理。\n"
+FUND = "公积金通知\n\n住房公积金缴存比例为12%。提取需提供购房合同。\n"
+LEAVE = "# 员工手册\n\n## 一、休假\n\n员工每年享有带薪年假10天。病假需提供医院证明。\n"
+
+
+def test_the_store_creates_lists_renames_and_deletes(real_settings, tmp_path):
+    kbs = KnowledgeBases(real_settings.with_(kbs_dir=tmp_path / "kbs"))
+    assert kbs.names() == [DEFAULT] and kbs.settings(DEFAULT) == kbs.server
+    kbs.create("handbook", "员工手册", passage_chars=180)
+    with pytest.raises(KnowledgeBaseExists):
+        kbs.create("handbook")
+    for bad in ("Handbook", "1st", "a-b", "手册", "x" * 33, "", DEFAULT):
+        with pytest.raises(KnowledgeBaseError):
+            kbs.create(bad)
+    with pytest.raises(KnowledgeBaseError, match="passage_chars"):
+        kbs.create("tiny", passage_chars=1)
+    with pytest.raises(KnowledgeBaseError, match="may set only"):
+        kbs.create("odd", reader="trained")
+    s = kbs.settings("handbook")
+    assert (s.index_dir, s.documents_dir, s.passage_chars) == (tmp_path / "kbs/handbook/index",
+                                                               tmp_path / "kbs/handbook/documents", 180)
+    assert s.cache_dir == real_settings.cache_dir  # one embedding cache: no text embedded twice
+    assert kbs.get("handbook").title == "员工手册" and kbs.size("handbook") == (0, 0)
+    kbs.rename("handbook", "hr")
+    assert kbs.names() == [DEFAULT, "hr"] and kbs.get("hr").overrides == {"passage_chars": 180}
+    kbs.delete("hr")
+    assert kbs.names() == [DEFAULT] and not (tmp_path / "kbs" / "hr").exists()
+    with pytest.raises(UnknownKnowledgeBase):
+        kbs.delete("hr")
+    with pytest.raises(KnowledgeBaseError, match="cannot be deleted"):
+        kbs.delete(DEFAULT)
+
+
+@pytest.fixture(params=BACKENDS)
+def server(request, real_settings, tmp_path):
+    """A server over a small default index, its knowledge bases in a folder of their own, at most one held."""
+    from api.app import create_app
+    from qa.loading import update_encoder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "care.md").write_text(CARE, encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                                   documents_dir=tmp_path / "uploads", kbs_dir=tmp_path / "kbs", admin_token=TOKEN,
+                                   kbs_loaded=1, watch_s=0.2)
+    if request.param == "milvus":
+        settings = milvus_variant(settings, tmp_path)
+    with lite_released(settings):
+        updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
+        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
+            yield client, settings
+
+
+def _upload(client, kb: str, name: str, text: str, headers=AUTH):
+    return client.post(f"/kbs/{kb}/documents", files=[("files", (name, text.encode(), "text/markdown"))], headers=headers)
+
+
+def test_knowledge_bases_over_http(server):
+    client, settings = server
+    assert [k["name"] for k in client.get("/kbs").json()] == ["default"]
+    assert client.post("/kbs", json={"name": "handbook"}).status_code == 403
+    r = client.post("/kbs", json={"name": "Hand Book"}, headers=AUTH)
+    assert r.status_code == 422 and "name" in r.json()["detail"]
+    r = client.post("/kbs", json={"name": "handbook", "title": "员工手册"}, headers=AUTH)
+    assert r.status_code == 201 and r.json()["documents"] == 0, r.text
+    assert client.post("/kbs", json={"name": "handbook"}, headers=AUTH).status_code == 409
+    r = client.post("/kbs/handbook/ask", json={"question": "年假有几天？"})
+    assert r.status_code == 409 and "holds no documents yet" in r.json()["detail"]
+
+    assert _upload(client, "handbook", "leave.md", LEAVE, headers={}).status_code == 403  # judged before the body
+    r = _upload(client, "handbook", "leave.md", LEAVE)
+    assert r.status_code == 200 and r.json()["added"] == ["leave"], r.text
+    assert (settings.kbs_dir / "handbook" / "documents").is_dir() and not (settings.documents_dir / "leave.md").exists()
+    r = client.post("/kbs", json={"name": "fund"}, headers=AUTH)
+    assert _upload(client, "fund", "fund.txt", FUND).json()["added"] == ["fund"]
+
+    # each knowledge base answers from its own documents only, and the default is as it was
+    asked = client.post("/kbs/handbook/ask", json={"question": "员工每年有几天带薪年假？"}).json()
+    assert asked["answerable"] and "10天" in asked["answer"]["text"]
+    assert {p["doc_id"] for p in asked["passages"]} == {"leave"}
+    for kb, question, only in (("fund", "住房公积金缴存比例是多少？", {"fund"}), ("default", "员工每年有几天带薪年假？", {"care"})):
+        path = "/ask" if kb == "default" else f"/kbs/{kb}/ask"
+        assert {p["doc_id"] for p in client.post(path, json={"question": question, "top_k": 10}).json()["passages"]} <= only
+    searched = client.get("/kbs/fund/search", params={"q": "缴存比例"}).json()
+    assert searched["passages"][0]["doc_id"] == "fund"
+    assert [d["doc_id"] for d in client.get("/kbs/handbook/documents").json()] == ["leave"]
+    assert [d["doc_id"] for d in client.get("/documents").json()] == ["care"]
+    assert client.get("/kbs/fund/documents/leave").status_code == 404  # another knowledge base's document
+    passage = asked["passages"][0]["id"]
+    assert client.get(f"/kbs/handbook/passages/{passage}").status_code == 200
+    assert client.get(f"/kbs/fund/passages/{passage}").status_code == 404
+    assert client.get(f"/passages/{passage}").status_code == 404
+
+    # at most one held besides the default (QA_KBS_LOADED=1): the least recently asked went
+    listed = {k["name"]: k for k in client.get("/kbs").json()}
+    assert (listed["fund"]["loaded"], listed["handbook"]["loaded"], listed["default"]["loaded"]) == (True, False, True)
+    assert listed["handbook"]["title"] == "员工手册" and listed["handbook"]["documents"] == 1
+    assert client.post("/kbs/handbook/ask", json={"question": "病假需要什么？"}).status_code == 200  # loaded again
+
+    for path, status in (("/kbs/nope/ask", 404), ("/kbs/No!/ask", 422)):
+        r = client.post(path, json={"question": "年假？"})
+        assert r.status_code == status, (path, r.text)
+    r = client.delete(f"/kbs/handbook/documents/leave", headers=AUTH)
+    assert r.status_code == 409 and "empty" in r.json()["detail"]  # the last document: delete the knowledge base
+    assert client.delete("/kbs/handbook").status_code == 403
+    assert client.delete("/kbs/handbook", headers=AUTH).status_code == 204
+    assert client.post("/kbs/handbook/ask", json={"question": "年假？"}).status_code == 404
+    assert not (settings.kbs_dir / "handbook").exists()
+    assert client.delete("/kbs/default", headers=AUTH).status_code == 422
+    assert [k["name"] for k in client.get("/kbs").json()] == ["default", "fund"]
+
+
+def test_the_command_line_manages_and_asks_knowledge_bases(real_settings, tmp_path, monkeypatch, capsys):
+    import json
+
+    from qa.cli import main
+
+    (tmp_path / "leave.md").write_text(LEAVE, encoding="utf-8")
+    for name, value in (("QA_INDEX_DIR", real_settings.index_dir), ("QA_KBS_DIR", tmp_path / "kbs"),
+                        ("QA_CACHE_DIR", real_settings.cache_dir), ("QA_PORT", "9")):  # no server there
+        monkeypatch.setenv(name, str(value))
+    assert main(["kb", "create", "handbook", "--title", "员工手册", "--passage-chars", "180"]) == 0
+    assert "created knowledge base handbook (员工手册)" in capsys.readouterr().out
+    assert main(["kb", "create", "handbook"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert main(["--kb", "handbook", "add", str(tmp_path / "leave.md"), "--quiet"]) == 0
+    assert "added leave" in capsys.readouterr().out
+    assert main(["--kb", "handbook", "ask", "员工每年有几天带薪年假？", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert {p["doc_id"] for p in body["passages"]} == {"leave"} and "10天" in body["answer"]["text"]
+    assert main(["ask", "员工每年有几天带薪年假？", "--json"]) == 0  # the default knowledge base: the article
+    assert {p["doc_id"] for p in json.loads(capsys.readouterr().out)["passages"]} == {"article"}
+    assert main(["kb", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("default") and "1 documents" in listed[0]
+    assert listed[1].startswith("handbook") and "员工手册" in listed[1] and "passages ≤ 180 chars" in listed[1]
+    assert main(["--kb", "nope", "ask", "年假？"]) == 2
+    assert "no knowledge base named 'nope'" in capsys.readouterr().err
+    assert main(["--kb", "Bad Name", "info"]) == 2
+    assert "lowercase letter" in capsys.readouterr().err
+    assert main(["kb", "delete", "handbook"]) == 0
+    assert "deleted knowledge base handbook" in capsys.readouterr().out
+    assert main(["kb", "list"]) == 0 and "handbook" not in capsys.readouterr().out
