@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from qa.limits import DEFAULT_TOP_K, LOCAL_ITEMS, MAX_DOC_FILTER, MAX_QUESTION_CHARS, MAX_TOP_K
+from qa.limits import DEFAULT_TOP_K, LOCAL_ITEMS, MAX_DOC_FILTER, MAX_KBS_ASKED, MAX_QUESTION_CHARS, MAX_TOP_K
 
 # "Holds a character that is neither whitespace nor invisible": Python's whitespace plus the
 # zero-width characters (U+200B–U+200D, U+2060, the BOM U+FEFF), spelled out so the schema
@@ -39,14 +39,14 @@ _SPAN = {"text": "13.9亿人", "start": 5303, "end": 5310, "text_start": 10, "te
          "shown": False}
 _ANSWER = {"text": _ANSWER_TEXT, "passage_id": "article-p031", "doc_id": "article", "title": _TITLE,
            "section": _SECTION, "start": 5292, "end": 5410, "page": None, "pages": [], "span": _SPAN,
-           "source": "passage"}
+           "source": "passage", "kb": "default"}
 _SCORES = {"dense": 0.9228, "dense_rank": 1, "bm25": 7.1061, "bm25_rank": 2, "fused": 0.03252, "sentence": 1.0255,
            "blend": 0.9913}
 _HIGHLIGHTS = [{"start": 5292, "end": 5410, "kind": "sentence", "text_start": 72, "text_end": 184},
                {"start": 5227, "end": 5229, "kind": "term", "text_start": 11, "text_end": 13}]
 _PASSAGE = {"id": "article-p031", "doc_id": "article", "title": _TITLE, "section": _SECTION, "text": _PASSAGE_TEXT,
             "start": 5214, "end": 5410, "page": None, "pages": [], "score": 0.9913, "scores": _SCORES, "parts": {},
-            "highlights": _HIGHLIGHTS}
+            "highlights": _HIGHLIGHTS, "kb": "default"}
 _TIMINGS = {"embed": 8.3, "dense": 0.4, "bm25": 0.5, "rerank": 6.1, "answer": 7.1, "total": 22.4}
 _INDEX = {"model": _MODEL, "built_at": _BUILT_AT, "build_id": _BUILD_ID, "passages": 48}
 _SECTIONS = ["一、深入学习领会习近平总书记关于社会保障的重要论述", "二、充分认识社会保障体系建设取得的重大成就",
@@ -63,6 +63,7 @@ ERRORS = {status: {"model": ErrorOut} for status in (401, 404, 408, 413, 422, 42
 
 
 DocId = Annotated[str, Field(min_length=1, max_length=200)]
+KbName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class AskRequest(BaseModel):
@@ -76,6 +77,10 @@ class AskRequest(BaseModel):
     doc_id: DocId | Annotated[list[DocId], Field(min_length=1, max_length=MAX_DOC_FILTER)] | None = Field(
         default=None, description="ask only this document, or these documents (their ids); null asks every document",
         examples=["article", ["article", "员工手册"]])
+    kbs: Annotated[list[KbName], Field(min_length=1, max_length=MAX_KBS_ASKED)] | None = Field(
+        default=None, description="ask these knowledge bases together (POST /ask only): their passages are merged "
+                                  "and each names its knowledge base; null asks the one the path names",
+        examples=[None, ["default", "handbook"]])
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -157,6 +162,7 @@ class AnswerOut(Paged):
                                                    "the answer only when its `shown` is true", examples=[_SPAN])
     source: str = Field(description='"passage", or "document": the document\'s own facts (title, author, source)',
                         examples=["passage"])
+    kb: str = Field(description="the knowledge base it comes from (`default`: the server's own)", examples=["default"])
 
 
 class IndexInfo(BaseModel):
@@ -210,6 +216,7 @@ class PassageOut(PassageDetail):
                                                    "bm25_rank": 0.035}])
     highlights: list[HighlightOut] = Field(description="what to mark in its text: the answer (else best) sentence "
                                                        "and the question's words", examples=[_HIGHLIGHTS])
+    kb: str = Field(description="the knowledge base it comes from (`default`: the server's own)", examples=["default"])
 
 
 class AskResponse(BaseModel):

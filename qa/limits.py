@@ -4,6 +4,7 @@ from __future__ import annotations
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 50
 MAX_DOC_FILTER = 100  # documents one question may name (doc_id as a list)
+MAX_KBS_ASKED = 20  # knowledge bases one question may name (POST /ask's kbs)
 MAX_QUESTION_CHARS = 500
 MAX_BODY_BYTES = 16 * 1024  # a JSON question needs well under 2 KiB; 16 KiB leaves room for escapes
 # POST /admin/files: paths or ids of each kind in one request, and its body limit

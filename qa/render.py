@@ -33,8 +33,16 @@ def cited_json(cited: Hit | Answer) -> dict:
     return out
 
 
-def result_json(result: Result, service=None) -> dict:
-    """The API's answer to a question (``index`` names the version ``service`` serves)."""
+def result_json(result: Result, service=None, kb: str = "default", kbs: tuple[str, ...] | None = None) -> dict:
+    """The API's answer to a question (``index`` names the version ``service`` serves): each passage
+    and the answer name their knowledge base, ``kb`` (the one that answered), or ``kbs[i]`` for
+    passage i of a question asked of several (qa/federation.py)."""
+    answer = cited_json(result.answer) if result.answer else None
+    if answer is not None:
+        answer["kb"] = kb
+    passages = [hit_json(h) for h in result.hits]
+    for i, p in enumerate(passages):
+        p["kb"] = kbs[i] if kbs is not None else kb
     return {
         "question": result.question,
         "answerable": result.answerable,
@@ -43,16 +51,16 @@ def result_json(result: Result, service=None) -> dict:
         "question_type": result.question_type,
         "missing": result.missing,
         "refusal": result.refusal,
-        "answer": cited_json(result.answer) if result.answer else None,
-        "passages": [hit_json(h) for h in result.hits],
+        "answer": answer,
+        "passages": passages,
         "timings_ms": result.timings_ms,
         "index": index_info(service) if service is not None else None,
     }
 
 
-def result_bytes(result: Result, service=None) -> bytes:
+def result_bytes(result: Result, service=None, kb: str = "default", kbs: tuple[str, ...] | None = None) -> bytes:
     """``result_json`` written as the API sends it (compact UTF-8, as Starlette's JSONResponse)."""
-    return json.dumps(result_json(result, service), ensure_ascii=False, allow_nan=False,
+    return json.dumps(result_json(result, service, kb, kbs), ensure_ascii=False, allow_nan=False,
                       separators=(",", ":")).encode()
 
 

@@ -67,10 +67,16 @@ class QAService:
 
     # ---- asking -------------------------------------------------------------------------
 
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, doc_id: str | Sequence[str] | None = None) -> Result:
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, doc_id: str | Sequence[str] | None = None,
+            vector: np.ndarray | None = None) -> Result:
         """Answer ``question`` from the index: best passages, an answer and a verdict; ``doc_id``
-        names the document, or the documents, to ask (None: every one)."""
-        return self._run(question, top_k, doc_id)[0]
+        names the document, or the documents, to ask (None: every one); ``vector`` is the
+        question's (``query_vector``), when it was encoded already for another index."""
+        return self._run(question, top_k, doc_id, vector)[0]
+
+    def query_vector(self, question: str) -> np.ndarray:
+        """The question's vector, as ``ask`` would compute it (QuestionError for a bad question)."""
+        return self.queries.encode(self._check(question, 1, None)[0])
 
     def ask_with_rankings(self, question: str, top_k: int = 10,
                           doc_id: str | Sequence[str] | None = None) -> tuple[Result, dict[str, list[str]]]:
@@ -84,11 +90,12 @@ class QAService:
             "pipeline": [h.passage_id for h in result.hits],
         }
 
-    def _run(self, question: str, top_k: int, doc_id: str | Sequence[str] | None) -> tuple[Result, Candidates]:
+    def _run(self, question: str, top_k: int, doc_id: str | Sequence[str] | None,
+             vector: np.ndarray | None = None) -> tuple[Result, Candidates]:
         question, docs = self._check(question, top_k, doc_id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        terms, grams, cands, stage = self._scored(question, docs, timings)
+        terms, grams, cands, stage = self._scored(question, docs, timings, vector)
         t = time.perf_counter()
         blend = ranking.blend_scores(cands.dense, np.array([st.best_score for st in stage], dtype=np.float32))
         learned = self.ranker is not None and self._several_documents(cands.rows[ranking.top(cands.rows, blend, MIXED_TOP)])
@@ -140,11 +147,12 @@ class QAService:
         return (cands.rows, [self.index.passages[int(r)].id for r in cands.rows],
                 self._features(grams, terms, cands, stage), self._several_documents(cands.rows))
 
-    def _scored(self, question: str, docs: tuple[str, ...] | None, timings: dict[str, float]
+    def _scored(self, question: str, docs: tuple[str, ...] | None, timings: dict[str, float],
+                vector: np.ndarray | None = None
                 ) -> tuple[list[str], frozenset[str], Candidates, list[SentenceScores]]:
         """The question's words and bigrams, its candidates and their sentences' scores (timed into ``timings``)."""
         started = time.perf_counter()
-        query = self.queries.encode(question)
+        query = self.queries.encode(question) if vector is None else vector
         timings["embed"] = elapsed_ms(started)
         terms = tokenize(question)
         cands = candidates(self.index.search, query, question, terms, docs, self.settings.candidates, timings)

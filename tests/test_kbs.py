@@ -111,6 +111,26 @@ def test_knowledge_bases_over_http(server):
     assert listed["handbook"]["title"] == "员工手册" and listed["handbook"]["documents"] == 1
     assert client.post("/kbs/handbook/ask", json={"question": "病假需要什么？"}).status_code == 200  # loaded again
 
+    # one question of several: each passage names its knowledge base, the most confident answers
+    for question, leader, evidence in (("员工每年有几天带薪年假？", "handbook", "10天"),
+                                       ("住房公积金缴存比例是多少？", "fund", "12%"),
+                                       ("长期护理保险每月补助多少钱？", "default", "800元")):
+        body = client.post("/ask", json={"question": question, "top_k": 6, "kbs": ["default", "handbook", "fund"]}).json()
+        assert body["answerable"] and body["answer"]["kb"] == leader and evidence in body["answer"]["text"], body
+        assert body["passages"][0]["kb"] == leader and len(body["passages"]) == 3  # one passage in each
+        assert {p["kb"] for p in body["passages"]} == {"default", "handbook", "fund"}
+        for p in body["passages"]:  # each citation checks out in its own knowledge base
+            prefix = "" if p["kb"] == "default" else f"/kbs/{p['kb']}"
+            assert client.get(f"{prefix}/passages/{p['id']}").json()["text"] == p["text"]
+    assert client.post("/ask", json={"question": "年假？", "kbs": ["handbook"]}).json()["passages"][0]["kb"] == "handbook"
+    for body, status in (({"question": "年假？", "kbs": ["nope"]}, 404), ({"question": "年假？", "kbs": []}, 422),
+                         ({"question": "年假？", "kbs": ["Bad"]}, 422),
+                         ({"question": "年假？", "kbs": ["handbook"], "doc_id": "leave"}, 422)):
+        r = client.post("/ask", json=body)
+        assert r.status_code == status, (body, r.text)
+    assert client.post("/kbs/fund/ask", json={"question": "年假？", "kbs": ["handbook"]}).status_code == 422
+    assert client.post("/kbs/fund/ask", json={"question": "缴存比例？"}).json()["passages"][0]["kb"] == "fund"
+
     for path, status in (("/kbs/nope/ask", 404), ("/kbs/No!/ask", 422)):
         r = client.post(path, json={"question": "年假？"})
         assert r.status_code == status, (path, r.text)
@@ -155,3 +175,30 @@ def test_the_command_line_manages_and_asks_knowledge_bases(real_settings, tmp_pa
     assert main(["kb", "delete", "handbook"]) == 0
     assert "deleted knowledge base handbook" in capsys.readouterr().out
     assert main(["kb", "list"]) == 0 and "handbook" not in capsys.readouterr().out
+
+
+def test_the_merge_keeps_each_order_and_compares_only_blends():
+    from hypothesis import given, strategies as st
+
+    from qa.federation import merge
+    from qa.types import Hit, Result
+
+    def hit(kb, i, blend):
+        return Hit(f"{kb}-p{i}", kb, "", "", "", 0, 1, 100.0 - blend, {"blend": blend})  # score: another scale
+
+    @given(st.dictionaries(st.sampled_from(["default", "a", "b"]),
+                           st.lists(st.floats(-1, 1, allow_nan=False), max_size=6), min_size=1),
+           st.integers(1, 12))
+    def check(blends, top_k):
+        results = {kb: Result("q", bool(bs), "", None, tuple(hit(kb, i, b) for i, b in enumerate(bs)),
+                              confidence=bs[0] if bs else 0.0) for kb, bs in blends.items()}
+        done = merge(results, top_k)
+        assert len(done.result.hits) == len(done.kbs) == min(top_k, sum(map(len, blends.values())))
+        for kb in blends:  # each knowledge base's passages in its own order
+            mine = [h.passage_id for h, k in zip(done.result.hits, done.kbs) if k == kb]
+            assert mine == [f"{kb}-p{i}" for i in range(len(mine))]
+        if done.kbs:
+            heads = {kb: bs[0] for kb, bs in blends.items() if bs}
+            assert blends[done.kbs[0]][0] == max(heads.values()) and done.answer_kb == done.kbs[0]
+
+    check()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator
 
@@ -11,16 +11,27 @@ from api.deps import AppMetrics, Service
 from api.schemas import ERRORS, NOT_BLANK, AskRequest, AskResponse, DocId, not_blank
 from qa.limits import DEFAULT_TOP_K, MAX_DOC_FILTER, MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.render import result_bytes
-from qa.types import Result
+from qa.federation import ask_many
+from qa.kbs import DEFAULT
+from qa.types import QuestionError, Result
 
 router = APIRouter(tags=["qa"], responses=ERRORS)
 SearchQuestion = Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="问题",
                                       json_schema_extra={"pattern": NOT_BLANK}), AfterValidator(not_blank)]
 
 
-def _answer(service, question: str, top_k: int, doc_id: str | list[str] | None) -> tuple[Result, Response]:
+def _answer(service, question: str, top_k: int, doc_id: str | list[str] | None, kb: str) -> tuple[Result, Response]:
     result = service.ask(question, top_k=top_k, doc_id=doc_id)
-    return result, Response(result_bytes(result, service), media_type="application/json")
+    return result, Response(result_bytes(result, service, kb), media_type="application/json")
+
+
+def _answer_many(request: Request, kbs: list[str], question: str, top_k: int) -> tuple[Result, Response]:
+    """One question of several knowledge bases (qa/federation.py); runs in the thread pool."""
+    state = request.app.state
+    services = {kb: state.service if kb == DEFAULT else state.kbs.service(kb) for kb in dict.fromkeys(kbs)}
+    done = ask_many(services, question, top_k)
+    body = result_bytes(done.result, services[done.answer_kb], done.answer_kb, done.kbs)
+    return done.result, Response(body, media_type="application/json")
 
 
 # The question is answered in one trip to the thread pool, so CPU-bound retrieval never blocks
@@ -29,15 +40,24 @@ def _answer(service, question: str, top_k: int, doc_id: str | list[str] | None) 
 # py-spy profile of the server), and every request shares that thread.  AskResponse still
 # documents the answer; tests/test_api.py checks real answers against it.
 @router.post("/ask", response_model=AskResponse)
-async def ask(body: AskRequest, service: Service, metrics: AppMetrics):
-    """Answer a question: the best passages, an extractive answer and its citation."""
-    result, response = await run_in_threadpool(_answer, service, body.question, body.top_k, body.doc_id)
+async def ask(body: AskRequest, request: Request, service: Service, metrics: AppMetrics):
+    """Answer a question: the best passages, an extractive answer and its citation; with `kbs`, of
+    several knowledge bases at once."""
+    kb = request.path_params.get("kb", DEFAULT)
+    if body.kbs is not None:
+        if "kb" in request.path_params or body.doc_id is not None:
+            raise QuestionError("kbs: ask several knowledge bases on POST /ask, without doc_id "
+                                "(a document id belongs to one knowledge base)")
+        result, response = await run_in_threadpool(_answer_many, request, body.kbs, body.question, body.top_k)
+    else:
+        result, response = await run_in_threadpool(_answer, service, body.question, body.top_k, body.doc_id, kb)
     metrics.result(result)
     return response
 
 
 @router.get("/search", response_model=AskResponse)
 async def search(
+    request: Request,
     service: Service,
     metrics: AppMetrics,
     q: SearchQuestion,
@@ -46,6 +66,6 @@ async def search(
                                                 description="ask only these documents (repeat for several)")] = None,
 ):
     """The same retrieval as POST /ask, for links and quick checks."""
-    result, response = await run_in_threadpool(_answer, service, q, top_k, doc_id)
+    result, response = await run_in_threadpool(_answer, service, q, top_k, doc_id, request.path_params.get("kb", DEFAULT))
     metrics.result(result)
     return response
