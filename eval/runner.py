@@ -45,10 +45,11 @@ class Docs:
         return self._cache[doc_id]
 
 
-def labelled_items(service: QAService, questions) -> list[EvalItem]:
+def labelled_items(service: QAService, questions, only: str | None = None) -> list[EvalItem]:
+    """The labelled set's items; a question without a ``doc`` is about ``only``, else the index's one document."""
     docs = Docs(service)
     known = {d.doc_id for d in service.documents()}
-    only = next(iter(known)) if len(known) == 1 else None
+    only = only or (next(iter(known)) if len(known) == 1 else None)
     items = []
     for q in questions:
         if not q.answerable:
@@ -304,7 +305,8 @@ def corpus_service(folder: Path, settings: Settings, progress: bool, cache: Path
 
 def run(settings: Settings, dataset: Path | None = None, squad: Path | None = None,
         limit: int | None = None, progress: bool = True, cache: Path = ROOT / "var" / "eval-cache",
-        style: str = "asked", corpus: Path | None = None, held_out: bool = False) -> dict:
+        style: str = "asked", corpus: Path | None = None, held_out: bool = False,
+        kbs: tuple[str, ...] = ()) -> dict:
     """One set's report in one question style (``eval.styles``); with ``corpus``, over an index
     of that folder's documents (built once and cached) instead of the configured index."""
     from qa.loading import load_service
@@ -329,13 +331,31 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
     else:
         path = dataset or DEFAULT_DATASET
         questions = load_jsonl(path)  # a bad file fails before any index is built
-        service = corpus_service(corpus, settings, progress, cache) if corpus else load_service(settings)
-        items = labelled_items(service, questions[:limit] if limit else questions)
+        service = (corpus_service(corpus, settings, progress, cache) if corpus
+                   else federation(settings, kbs) if kbs else load_service(settings))
+        # asked of several knowledge bases, a set written for one document is about the first one's
+        only = getattr(service, "first_document", None)
+        items = labelled_items(service, questions[:limit] if limit else questions, only)
         name = path.name
     if style == "stripped":
         items = stripped(items)
     report = evaluate(service, items, name, progress=progress)
     return {"style": style, **report}
+
+
+def federation(settings: Settings, kbs: tuple[str, ...]):
+    """The knowledge bases ``kbs`` asked together, as a server asks them for POST /ask with kbs."""
+    from qa.federation import Federation
+    from qa.kbs import KnowledgeBases
+    from qa.loading import load_service
+
+    store, services = KnowledgeBases(settings), {}
+    for kb in dict.fromkeys(kbs):
+        services[kb] = load_service(store.settings(kb), previous=next(iter(services.values()), None))
+    try:
+        return Federation(services)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def write_outputs(report: dict, json_out: Path | None, report_dir: Path | None) -> list[Path]:

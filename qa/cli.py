@@ -386,8 +386,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise CLIError("--limit must be at least 1")
     path = lambda value: Path(value) if value else None  # noqa: E731
     try:
+        kbs = tuple(k.strip() for k in args.kbs.split(",") if k.strip()) if args.kbs else ()
+        if kbs and (args.corpus or args.squad or getattr(args, "kb", None)):
+            raise CLIError("--kbs asks the knowledge bases it names: use it with --dataset, without --corpus, --squad or --kb")
         report = run(_settings(args), dataset=path(args.dataset), squad=path(args.squad), limit=args.limit,
-                     style=args.style, corpus=path(args.corpus), held_out=args.held_out)
+                     style=args.style, corpus=path(args.corpus), held_out=args.held_out, kbs=kbs)
     except DatasetError as exc:
         raise CLIError(str(exc)) from None
     print(table(report))
@@ -553,6 +556,10 @@ def parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="measure retrieval quality on a labelled set")
     ev.add_argument("--dataset", help="labelled JSONL (default: eval/data/questions.jsonl)")
     ev.add_argument("--squad", help="a SQuAD-format JSON file (CMRC 2018, DRCD, …) to evaluate instead")
+    ev.add_argument("--kbs", metavar="A,B",
+                    help="ask these knowledge bases together, as POST /ask with kbs does (the labelled set's "
+                         "documents may be in any of them; questions without a doc are about the first one's "
+                         "only document)")
     ev.add_argument("--corpus", metavar="DIR",
                     help="evaluate --dataset over an index of this folder's documents (built once, cached in var/eval-cache)")
     ev.add_argument("--limit", type=int, help="only the first N questions")

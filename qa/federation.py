@@ -51,3 +51,55 @@ def merge(results: dict[str, Result], top_k: int) -> Federated:
     # the most confident leads (normally the one whose best passage came first: confidence is its blend)
     leader = max(results, key=lambda k: (bool(results[k].hits), results[k].confidence, -list(results).index(k)))
     return Federated(replace(results[leader], hits=tuple(hits)), tuple(kbs), leader)
+
+
+class Federation:
+    """Several knowledge bases' services seen as one, as `qa eval --kbs` asks them: questions go to
+    all of them (``ask_many``'s merge); documents are looked up in the one that holds them."""
+
+    def __init__(self, services: dict) -> None:
+        self.services = services
+        self.first = next(iter(services.values()))
+        self.settings = self.first.settings
+        self._owner: dict[str, str] = {}
+        for kb, service in services.items():
+            for d in service.documents():
+                if d.doc_id in self._owner:
+                    raise ValueError(f"document {d.doc_id!r} is in knowledge bases {self._owner[d.doc_id]} and {kb}: "
+                                     "a labelled question could not say which one it means")
+                self._owner[d.doc_id] = kb
+
+    @property
+    def first_document(self) -> str | None:
+        """The first knowledge base's document, when it holds one: what a labelled set written for a
+        one-document index (no ``doc`` in its questions) is about."""
+        documents = self.first.documents()
+        return documents[0].doc_id if len(documents) == 1 else None
+
+    def _of(self, doc_id: str):
+        return self.services.get(self._owner.get(doc_id), self.first)
+
+    def documents(self) -> list:
+        return [d for service in self.services.values() for d in service.documents()]
+
+    def document(self, doc_id: str):
+        return self._of(doc_id).document(doc_id)
+
+    def passages_of(self, doc_id: str) -> list:
+        return self._of(doc_id).passages_of(doc_id)
+
+    def info(self):
+        infos = [service.info() for service in self.services.values()]
+        return replace(infos[0], documents=sum(i.documents for i in infos), passages=sum(i.passages for i in infos),
+                       sentences=sum(i.sentences for i in infos))
+
+    def ask_with_rankings(self, question: str, top_k: int = 10) -> tuple[Result, dict[str, list[str]]]:
+        """The merged answer; each single retriever's ranking is the leading knowledge base's, then the
+        others' in order of confidence (their scores are not comparable across indexes either)."""
+        vector = self.first.query_vector(question)
+        asked = {kb: s.ask_with_rankings(question, top_k, vector=vector) for kb, s in self.services.items()}
+        done = merge({kb: result for kb, (result, _) in asked.items()}, top_k)
+        order = sorted(asked, key=lambda kb: (kb != done.answer_kb, -asked[kb][0].confidence))
+        rankings = {r: [pid for kb in order for pid in asked[kb][1][r]][:top_k] for r in ("bm25", "dense", "hybrid")}
+        rankings["pipeline"] = [h.passage_id for h in done.result.hits]
+        return done.result, rankings

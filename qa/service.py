@@ -78,10 +78,10 @@ class QAService:
         """The question's vector, as ``ask`` would compute it (QuestionError for a bad question)."""
         return self.queries.encode(self._check(question, 1, None)[0])
 
-    def ask_with_rankings(self, question: str, top_k: int = 10,
-                          doc_id: str | Sequence[str] | None = None) -> tuple[Result, dict[str, list[str]]]:
+    def ask_with_rankings(self, question: str, top_k: int = 10, doc_id: str | Sequence[str] | None = None,
+                          vector: np.ndarray | None = None) -> tuple[Result, dict[str, list[str]]]:
         """``ask`` plus the passage ids each retriever alone ranks first (for evaluation)."""
-        result, cands = self._run(question, top_k, doc_id)
+        result, cands = self._run(question, top_k, doc_id, vector)
         ids = lambda rows: [self.index.passages[int(r)].id for r in rows[:top_k]]  # noqa: E731
         return result, {
             "bm25": ids(cands.bm25_order),

@@ -202,3 +202,37 @@ def test_the_merge_keeps_each_order_and_compares_only_blends():
             assert blends[done.kbs[0]][0] == max(heads.values()) and done.answer_kb == done.kbs[0]
 
     check()
+
+
+def test_a_labelled_set_is_evaluated_over_several_knowledge_bases(tmp_path):
+    """`qa eval --kbs`: the questions go to every knowledge base, the merged answer is judged, and
+    a set written for one document (no `doc`) is about the first knowledge base's."""
+    from eval.dataset import Question
+    from eval.runner import evaluate, labelled_items
+    from index.build import build_index
+    from index.store import load
+    from qa.federation import Federation
+    from qa.service import QAService
+    from qa.settings import Settings
+
+    from .conftest import FakeEncoder
+
+    encoder, services = FakeEncoder(), {}
+    for kb, name, text in (("default", "care.md", CARE), ("handbook", "leave.md", LEAVE)):
+        (tmp_path / kb).mkdir()
+        (tmp_path / kb / name).write_text(text, encoding="utf-8")
+        settings = Settings().with_(index_dir=tmp_path / f"{kb}-index")
+        build_index(load_documents([tmp_path / kb]), encoder, settings.split, settings.index_dir, progress=False)
+        services[kb] = QAService(load(settings.index_dir, encoder.model_id, settings.split), encoder, settings,
+                                 queries=next(iter(services.values())).queries if services else None)
+    both = Federation(services)
+    assert both.first_document == "care" and both.info().documents == 2
+    questions = [Question("q1", "长期护理保险每月补助多少钱？", True, "800元", "长期护理保险每月补助800元"),
+                 Question("q2", "员工每年享有几天带薪年假？", True, "10天", "员工每年享有带薪年假10天", doc="leave")]
+    items = labelled_items(both, questions, both.first_document)
+    assert [i.doc_id for i in items] == ["care", "leave"]
+    report = evaluate(both, items, "two")
+    assert report["retrievers"]["pipeline"]["recall@1"] == 1.0 and report["index"]["passages"] == 2
+    twice = {"default": services["default"], "again": services["default"]}
+    with pytest.raises(ValueError, match="'care' is in knowledge bases default and again"):
+        Federation(twice)
