@@ -187,7 +187,7 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
 
 def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True,
         scale: tuple[int, ...] = (), data_dir: Path | None = None, backends: tuple[str, ...] = (),
-        scale_only: bool = False, abuse: bool = False, txtai: bool = False) -> dict:
+        scale_only: bool = False, abuse: bool = False, txtai: bool = False, kbs: bool = False) -> dict:
     """Every figure of `qa bench`; ``scale`` sizes are timed on each of ``backends`` (default: the configured one)."""
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if scale:
@@ -202,6 +202,12 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
         return report
     report.update(bench_in_process(settings, rounds))
     report.update(bench_http(settings, rounds, load))
+    if kbs:
+        from qa.settings import ROOT
+
+        from eval.bench_kbs import bench_kbs
+
+        report["kbs"] = bench_kbs(settings, (data_dir or ROOT.parent / "shared" / "data").parent / "corpus" / "regs")
     if txtai:
         from eval.compare_txtai import bench_txtai
 
@@ -272,6 +278,10 @@ def table(r: dict) -> str:
                      f"into {u['base_passages']}"))
     if "scale" in r:
         rows += scale_rows(r["scale"])
+    if "kbs" in r:
+        from eval.bench_kbs import kbs_rows
+
+        rows += kbs_rows(r["kbs"])
     if "txtai" in r:
         from eval.compare_txtai import txtai_rows
 

@@ -40,11 +40,12 @@ class Client:
     def __init__(self, port: int, timeout: float = 60) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
-    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, headers: dict | None = None) -> tuple[int, dict | None]:
+    def ask(self, question: str, top_k: int = DEFAULT_TOP_K, headers: dict | None = None,
+            path: str = "/ask") -> tuple[int, dict | None]:
         """(status, JSON body when 200); status 0 when the connection failed."""
         body = json.dumps({"question": question, "top_k": top_k}, ensure_ascii=False).encode()
         try:
-            self.conn.request("POST", "/ask", body=body, headers={"content-type": "application/json", **(headers or {})})
+            self.conn.request("POST", path, body=body, headers={"content-type": "application/json", **(headers or {})})
             resp = self.conn.getresponse()
             data = resp.read()
             return resp.status, json.loads(data) if resp.status == 200 else None

@@ -427,7 +427,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
                      scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
                      scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None,
-                     abuse=args.abuse, txtai=args.txtai)
+                     abuse=args.abuse, txtai=args.txtai, kbs=args.kbs)
     except CompareError as exc:
         raise CLIError(str(exc)) from None
     print(table(report))
@@ -541,6 +541,9 @@ def parser() -> argparse.ArgumentParser:
                        help="also time queries over N passages of real text from ../shared/data (built once, cached)")
     bench.add_argument("--backend", nargs="+", choices=("faiss", "milvus"),
                        help="backends the --scale runs use, side by side (default: QA_BACKEND)")
+    bench.add_argument("--kbs", action="store_true",
+                       help="also measure 20 knowledge bases in one server: memory with 1, 5 and 20 loaded, "
+                            "and a first question against the next (reads ../shared/corpus/regs)")
     bench.add_argument("--txtai", action="store_true",
                        help="also time txtai's in-process hybrid search on the same model and passages, "
                             "interleaved with /ask (txtai comes with the test extra)")

@@ -236,3 +236,19 @@ def test_a_labelled_set_is_evaluated_over_several_knowledge_bases(tmp_path):
     twice = {"default": services["default"], "again": services["default"]}
     with pytest.raises(ValueError, match="'care' is in knowledge bases default and again"):
         Federation(twice)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_the_bench_measures_knowledge_bases_in_one_server(real_settings, monkeypatch):
+    from pathlib import Path
+
+    from eval import bench_kbs
+
+    monkeypatch.setattr(bench_kbs, "COUNTS", (1, 2))
+    regs = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "regs"
+    r = bench_kbs.bench_kbs(real_settings, regs)
+    assert r["knowledge_bases"] == 2 and {"rss_mb_1_loaded", "rss_mb_2_loaded"} <= set(r)
+    assert r["first_question_ms_p50"] > 0 and r["loaded_question_ms_p50"] > 0
+    rows = bench_kbs.kbs_rows(r)
+    assert "1: " in rows[0][1] and "2: " in rows[0][1]
