@@ -76,7 +76,7 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     # Every knowledge base has the default's routes under /kbs/{kb} (qa/kbs.py, api/kbs.py).
     app.include_router(kbs.router, dependencies=keys)
     named = [Depends(knowledge_base)]
-    app.include_router(qa.router, prefix=KB_PREFIX, dependencies=named + keys)
+    app.include_router(qa.kb_router, prefix=KB_PREFIX, dependencies=named + keys)
     app.include_router(corpus.router, prefix=KB_PREFIX, dependencies=named + keys)
     app.include_router(documents.router, prefix=KB_PREFIX, dependencies=named)
     docs.install(app)

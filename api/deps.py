@@ -36,9 +36,11 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.kbs.kbs.settings(kb)  # UnknownKnowledgeBase: 404
 
 
-async def knowledge_base(kb: Annotated[str, Path(pattern=NAME.pattern, max_length=32,
-                                                 description="the knowledge base's name (`default`: the server's own)",
-                                                 examples=["handbook"])]) -> str:
+KbPath = Annotated[str, Path(pattern=f"^{NAME.pattern}$", max_length=32,
+                            description="the knowledge base's name (`default`: the server's own)", examples=["handbook"])]
+
+
+async def knowledge_base(kb: KbPath) -> str:
     """Declares and checks ``{kb}`` for the routes under /kbs/{kb}."""
     return kb
 

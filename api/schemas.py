@@ -77,10 +77,6 @@ class AskRequest(BaseModel):
     doc_id: DocId | Annotated[list[DocId], Field(min_length=1, max_length=MAX_DOC_FILTER)] | None = Field(
         default=None, description="ask only this document, or these documents (their ids); null asks every document",
         examples=["article", ["article", "员工手册"]])
-    kbs: Annotated[list[KbName], Field(min_length=1, max_length=MAX_KBS_ASKED)] | None = Field(
-        default=None, description="ask these knowledge bases together (POST /ask only): their passages are merged "
-                                  "and each names its knowledge base; null asks the one the path names",
-        examples=[None, ["default", "handbook"]])
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -93,6 +89,16 @@ class AskRequest(BaseModel):
     @classmethod
     def visible(cls, value: str) -> str:
         return not_blank(value)
+
+
+class AskManyRequest(AskRequest):
+    """A question for POST /ask: of the default knowledge base, or of several."""
+
+    kbs: Annotated[list[KbName], Field(min_length=1, max_length=MAX_KBS_ASKED)] | None = Field(
+        default=None, description="ask these knowledge bases together: their passages are merged and each names "
+                                  "its knowledge base; with doc_id, each is asked for the named documents it holds; "
+                                  "null asks the default",
+        examples=[None, ["default", "handbook"]])
 
 
 class HighlightOut(BaseModel):

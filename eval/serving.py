@@ -69,6 +69,7 @@ def start_server(settings: Settings, env: dict[str, str] | None = None,
     port = free_port()
     environ = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir), "QA_MODELS_DIR": str(settings.models_dir),
                "QA_CACHE_DIR": str(settings.cache_dir), "QA_DOCUMENTS_DIR": str(settings.documents_dir),
+               "QA_KBS_DIR": str(settings.kbs_dir),
                "QA_PORT": str(port), "QA_HOST": "127.0.0.1", "QA_BACKEND": settings.backend,
                "QA_MILVUS_URI": settings.milvus_uri, "QA_MILVUS_PREFIX": settings.milvus_prefix,
                "QA_MILVUS_LEXICAL": settings.milvus_lexical, **(env or {})}

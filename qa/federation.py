@@ -24,13 +24,14 @@ class Federated:
     answer_kb: str  # the knowledge base that answered (or refused)
 
 
-def ask_many(services: dict, question: str, top_k: int) -> Federated:
-    """``question`` asked of every service in ``services`` ({knowledge base: QAService}); its
-    vector is computed once (they share one encoder)."""
+def ask_many(services: dict, question: str, top_k: int, documents: dict | None = None) -> Federated:
+    """``question`` asked of every service in ``services`` ({knowledge base: QAService}), within
+    ``documents[kb]`` where given; its vector is computed once (they share one encoder)."""
     started = time.perf_counter()
     first = next(iter(services.values()))
     vector = first.query_vector(question)
-    results = {kb: service.ask(question, top_k=top_k, vector=vector) for kb, service in services.items()}
+    results = {kb: service.ask(question, top_k=top_k, doc_id=(documents or {}).get(kb), vector=vector)
+               for kb, service in services.items()}
     merged = merge(results, top_k)
     timings = {**merged.result.timings_ms, "total": round((time.perf_counter() - started) * 1000, 2)}
     return replace(merged, result=replace(merged.result, timings_ms=timings))

@@ -71,7 +71,7 @@ def real_settings(tmp_path_factory) -> Settings:
     # No per-client limit on questions: the tests ask far faster than a client should, all as one
     # client; tests/test_fairness.py checks the limit with a clock of its own.
     settings = Settings().with_(index_dir=folder / "index", cache_dir=folder / "cache", documents_dir=folder / "uploads",
-                                rate_per_s=0)
+                                kbs_dir=folder / "kbs", rate_per_s=0)
     prepare(settings.models_dir)  # no-op when `make test` already prepared it
     encoder = load_encoder(settings.model, settings.models_dir, engine="torch")
     build_index(load_documents(list(settings.corpus)), encoder, settings.split, settings.index_dir, progress=False)

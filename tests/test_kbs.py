@@ -125,10 +125,15 @@ def test_knowledge_bases_over_http(server):
     assert client.post("/ask", json={"question": "年假？", "kbs": ["handbook"]}).json()["passages"][0]["kb"] == "handbook"
     for body, status in (({"question": "年假？", "kbs": ["nope"]}, 404), ({"question": "年假？", "kbs": []}, 422),
                          ({"question": "年假？", "kbs": ["Bad"]}, 422),
-                         ({"question": "年假？", "kbs": ["handbook"], "doc_id": "leave"}, 422)):
+                         ({"question": "年假？", "kbs": ["handbook", "fund"], "doc_id": "care"}, 404)):
         r = client.post("/ask", json=body)
         assert r.status_code == status, (body, r.text)
-    assert client.post("/kbs/fund/ask", json={"question": "年假？", "kbs": ["handbook"]}).status_code == 422
+    r = client.post("/kbs/fund/ask", json={"question": "年假？", "kbs": ["handbook"]})
+    assert r.status_code == 422 and "kbs" in r.json()["detail"]  # several are asked on /ask
+    within = client.post("/ask", json={"question": "年假？", "kbs": ["handbook", "fund"], "doc_id": ["leave", "x"]})
+    assert within.status_code == 404 and "'x'" in within.json()["detail"]
+    within = client.post("/ask", json={"question": "年假？", "kbs": ["default", "handbook", "fund"], "doc_id": "leave"}).json()
+    assert {(p["kb"], p["doc_id"]) for p in within["passages"]} == {("handbook", "leave")}
     assert client.post("/kbs/fund/ask", json={"question": "缴存比例？"}).json()["passages"][0]["kb"] == "fund"
 
     for path, status in (("/kbs/nope/ask", 404), ("/kbs/No!/ask", 422)):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import AppSettings, require_admin
+from api.deps import AppSettings, KbPath, require_admin
 from api.schemas import ERRORS, ErrorOut, KnowledgeBaseIn, KnowledgeBaseOut
 from qa.kbs import DEFAULT
 
@@ -41,7 +41,7 @@ def create_kb(body: KnowledgeBaseIn, request: Request, settings: AppSettings):
 
 
 @router.delete("/{kb}", status_code=204, dependencies=[Depends(require_admin)], responses=ADMIN)
-def delete_kb(kb: str, request: Request):
+def delete_kb(kb: KbPath, request: Request):
     """Delete a knowledge base with all its documents and index versions (never the default)."""
     pool = request.app.state.kbs
     pool.kbs.delete(kb)
