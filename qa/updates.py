@@ -98,7 +98,7 @@ def apply(settings: Settings, add: list[Document] = (), remove: list[str] = (), 
     failure or a kill at any point leaves the previous version serving with exactly its files.
     """
     started = time.perf_counter()
-    replace_with = dict(replace_with or {})
+    replace_with = {doc_id: _with_id(d, doc_id) for doc_id, d in (replace_with or {}).items()}
     try:
         encoder = encoder or build_encoder(settings)
         with lock.writing(settings.index_dir), _cache(settings, encoder) as cache:

@@ -178,9 +178,9 @@ def test_hnsw_with_a_selective_document_filter_still_returns_k_rows(lite, tmp_pa
     q = FakeEncoder().encode_queries(["长期护理保险每月补助"])[0]
     article = np.array([i for i, p in enumerate(idx.passages) if p.doc_id == "article"])
     care = [i for i, p in enumerate(idx.passages) if p.doc_id == "care"]
-    assert sorted(idx.search.dense_top(q, 30, "care")) == care
+    assert sorted(idx.search.dense_top(q, 30, ("care",))) == care
     exact = article[np.argsort(-(idx.search.vectors(article).passages @ q), kind="stable")[:30]]
-    got = idx.search.dense_top(q, 30, "article")
+    got = idx.search.dense_top(q, 30, ("article",))
     assert len(got) == 30 and set(got) == set(exact)
 
 
@@ -239,7 +239,7 @@ def _whole(config, index: store.LoadedIndex) -> None:
     q = FakeEncoder().encode_queries(["长期护理保险每月补助"])[0]
     for doc_id in index.documents:
         mine = [i for i, p in enumerate(index.passages) if p.doc_id == doc_id]
-        assert sorted(index.search.dense_top(q, len(index.passages), doc_id)) == mine, doc_id
+        assert sorted(index.search.dense_top(q, len(index.passages), (doc_id,))) == mine, doc_id
     assert len(index.search.dense_top(q, len(index.passages))) == len(index.passages)
 
 
@@ -341,7 +341,8 @@ _DYING = textwrap.dedent("""
     else:
         milvus._upsert = dying(milvus._upsert)
     settings = Settings(index_dir=Path(index_dir), cache_dir=Path(cache_dir), backend="milvus", milvus_uri=uri)
-    updates.apply(settings, add=load_documents([Path(doc)]), encoder=FakeEncoder())
+    edited = load_documents([Path(doc)])[0]  # another file of the article: replacing it is explicit
+    updates.apply(settings, replace_with={"article": edited}, encoder=FakeEncoder())
 """)
 
 
