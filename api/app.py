@@ -67,7 +67,7 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     app.state.kbs = KnowledgeBasePool(settings, app.state, app.state.metrics)
 
     errors.install(app)
-    keys = [Depends(require_api_key)] if settings.api_keys else []  # the data endpoints, when keys are set
+    keys = [Depends(require_api_key)] if settings.api_keys or settings.kb_keys else []  # the data endpoints, when keys are set
     app.include_router(qa.router, dependencies=keys)
     app.include_router(corpus.router, dependencies=keys)
     app.include_router(documents.router)
@@ -94,7 +94,7 @@ def create_app(settings: Settings, service: QAService | None = None, clock=time.
     app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=limits, timeout_s=settings.body_timeout_s)
     app.add_middleware(Admission, refusal=lambda authorization: admin_refusal(settings, authorization))
     buckets = TokenBuckets(settings.rate_per_s, settings.rate_burst, clock) if settings.rate_per_s else None
-    app.add_middleware(RateLimit, buckets=buckets, keys=settings.api_keys)
+    app.add_middleware(RateLimit, buckets=buckets, keys=settings.api_keys + tuple(settings.kb_scopes))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],

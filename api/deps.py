@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.errors import Forbidden, NotReady, Unauthorized
 from api.metrics import Metrics
-from qa.kbs import DEFAULT, NAME
+from qa.kbs import DEFAULT, NAME, UnknownKnowledgeBase
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -22,8 +22,9 @@ async def get_service(request: Request) -> QAService:
     service = getattr(request.app.state, "service", None)
     if service is None:  # only while starting up: the lifespan has not loaded the index yet
         raise NotReady("index not loaded yet; try again in a moment")
-    kb = request.path_params.get("kb")
-    if kb is None or kb == DEFAULT:
+    kb = request.path_params.get("kb", DEFAULT)
+    check_scope(request, kb)
+    if kb == DEFAULT:
         return service
     return await run_in_threadpool(request.app.state.kbs.service, kb)  # may load it: seconds, off the loop
 
@@ -89,13 +90,39 @@ async def require_admin(settings: AppSettings, authorization: Annotated[str | No
         raise Forbidden(why)
 
 
-async def require_api_key(settings: AppSettings, token: Annotated[Credentials, Depends(API_BEARER)],
-                    header: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
-    """With ``QA_API_KEYS`` set, a data endpoint needs one of them as a bearer token or ``X-API-Key``."""
-    if not settings.api_keys:
+async def require_api_key(request: Request, token: Annotated[Credentials, Depends(API_BEARER)],
+                          header: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
+    """With ``QA_API_KEYS`` or ``QA_KB_KEYS`` set, a data endpoint needs one of them as a bearer token or
+    ``X-API-Key``.  A key of ``QA_KB_KEYS`` reads its knowledge bases only: any other is, to it,
+    a knowledge base that does not exist (404, the same answer as for a name nobody created).
+    Judged on the server's settings before anything about the knowledge base is read, so a
+    client without a key learns nothing of which ones exist."""
+    settings = request.app.state.settings
+    scopes = settings.kb_scopes
+    if not settings.api_keys and not scopes:
         return
     supplied = [s for s in (token.credentials if token else None, header) if s is not None]
     # every comparison is made, so the time taken says nothing about which key came close
-    found = [_matches(s, key) for s in supplied for key in settings.api_keys]
-    if not any(found):
-        raise Unauthorized("missing or unknown API key (Authorization: Bearer <key> or X-API-Key: <key>)")
+    full = [_matches(s, key) for s in supplied for key in settings.api_keys]
+    scoped = [(kbs, _matches(s, key)) for s in supplied for key, kbs in scopes.items()]
+    if any(full):
+        request.state.kb_scope = None
+    else:
+        granted = [kbs for kbs, ok in scoped if ok]
+        if not granted:
+            raise Unauthorized("missing or unknown API key (Authorization: Bearer <key> or X-API-Key: <key>)")
+        request.state.kb_scope = frozenset().union(*granted)
+        if "kb" in request.path_params:  # the default's scope is checked where its service is taken
+            check_scope(request, request.path_params["kb"])
+
+
+def check_scope(request: Request, kb: str) -> None:
+    """UnknownKnowledgeBase unless this request's key may read ``kb``."""
+    scope = getattr(request.state, "kb_scope", None)
+    if scope is not None and kb not in scope:
+        raise UnknownKnowledgeBase(f"no knowledge base named {kb!r}")
+
+
+def may_read(request: Request, kb: str) -> bool:
+    scope = getattr(request.state, "kb_scope", None)
+    return scope is None or kb in scope

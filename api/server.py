@@ -35,7 +35,7 @@ class ExposureError(ValueError):
 
 def check_exposure(settings: Settings, public: bool) -> None:
     """Refuse a non-loopback address unless API keys are set or ``--public`` says it is meant."""
-    if not is_loopback(settings.host) and not settings.api_keys and not public:
+    if not is_loopback(settings.host) and not (settings.api_keys or settings.kb_keys) and not public:
         raise ExposureError(f"refusing to serve on {settings.host or 'every address'} without API keys: "
                             "set QA_API_KEYS, or pass --public to serve it to anyone who can reach it")
 

@@ -62,6 +62,8 @@ class Settings:
     log_format: str = "text"  # text | json
     queue_deadline_s: float = 2.0  # a question that waits longer for the encoder is answered 503 (qa/batching.py)
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # keys for the data endpoints (comma-separated)
+    # Keys that read some knowledge bases only: KEY=kb1+kb2, comma-separated (qa/kbs.py)
+    kb_keys: tuple[str, ...] = field(default=(), repr=False)
     # What the qa command sends to a server on another machine (--server URL): this machine's own
     # key and token are only ever sent to a server on this machine.
     server_api_key: str = field(default="", repr=False)
@@ -106,6 +108,11 @@ class Settings:
     @property
     def split(self) -> SplitSettings:
         return SplitSettings(max_chars=self.passage_chars, overlap_sentences=self.overlap_sentences)
+
+    @property
+    def kb_scopes(self) -> dict[str, frozenset[str]]:
+        """{key: the knowledge bases it may read} from ``kb_keys``."""
+        return {key: frozenset(kbs.split("+")) for key, _, kbs in (entry.partition("=") for entry in self.kb_keys)}
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -168,6 +175,16 @@ def check(s: Settings) -> None:
         raise bad("watch_s", "must be 0 (off) or a number of seconds")
     if not s.model.strip():
         raise bad("model", "must name a model")
+    for entry in s.kb_keys:
+        key, _, kbs = entry.partition("=")
+        if not key or not kbs or not all(re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kb) for kb in kbs.split("+")):
+            # never the key itself in the message
+            raise SettingsError("QA_KB_KEYS: each entry is KEY=kb1+kb2 (knowledge base names: a lowercase letter, "
+                                "then up to 31 lowercase letters, digits or _)")
+        if key in s.api_keys:
+            raise SettingsError("QA_KB_KEYS: a key is both in QA_API_KEYS (reads every knowledge base) and scoped here")
+    if len({e.partition("=")[0] for e in s.kb_keys}) < len(s.kb_keys):
+        raise SettingsError("QA_KB_KEYS: a key is given twice")
     if s.max_connections < 1:
         raise bad("max_connections", "must be at least 1")
     for name in ("max_connections_per_client", "max_pending_per_client", "max_document_chars", "max_pdf_pages",
@@ -192,7 +209,7 @@ def _convert(name: str, raw: str, kind: type):
             if word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                 raise ValueError(raw)
             return word in ("1", "true", "yes", "on")
-        if kind is tuple and name in ("cors_origins", "api_keys"):
+        if kind is tuple and name in ("cors_origins", "api_keys", "kb_keys"):
             return tuple(o.strip() for o in raw.split(",") if o.strip())
         if kind is tuple:
             return tuple(Path(p) for p in raw.split(os.pathsep) if p)

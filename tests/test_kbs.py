@@ -257,3 +257,81 @@ def test_the_bench_measures_knowledge_bases_in_one_server(real_settings, monkeyp
     assert r["first_question_ms_p50"] > 0 and r["loaded_question_ms_p50"] > 0
     rows = bench_kbs.kbs_rows(r)
     assert "1: " in rows[0][1] and "2: " in rows[0][1]
+
+
+_SUBSETS = [frozenset(c) for n in (1, 2, 3) for c in __import__("itertools").combinations(("default", "a", "b"), n)]
+_KEY = {scope: "key-" + "-".join(sorted(scope)) for scope in _SUBSETS}
+_QUESTIONS = ["员工每年有几天带薪年假？", "住房公积金缴存比例是多少？", "长期护理保险每月补助多少钱？"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def scoped(request, real_settings, tmp_path_factory):
+    """The default (care) and knowledge bases a (leave) and b (fund), a key for every set of them,
+    and one key that reads everything."""
+    from api.app import create_app
+    from qa.loading import update_encoder
+
+    tmp = tmp_path_factory.mktemp("scoped-" + request.param)
+    settings = real_settings.with_(index_dir=tmp / "index", cache_dir=tmp / "cache", documents_dir=tmp / "uploads",
+                                   kbs_dir=tmp / "kbs", api_keys=("all-key",),
+                                   kb_keys=tuple(f"{key}={'+'.join(sorted(scope))}" for scope, key in _KEY.items()))
+    if request.param == "milvus":
+        settings = milvus_variant(settings, tmp)
+    encoder, store = update_encoder(settings), KnowledgeBases(settings)
+    with lite_released(settings):
+        for kb, name, text in (("default", "care.md", CARE), ("a", "leave.md", LEAVE), ("b", "fund.txt", FUND)):
+            (tmp / kb).mkdir()
+            (tmp / kb / name).write_text(text, encoding="utf-8")
+            if kb != DEFAULT:
+                store.create(kb)
+            updates.build(load_documents([tmp / kb]), store.settings(kb), encoder, progress=False)
+        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
+            yield client
+
+
+def test_a_key_never_reaches_outside_its_knowledge_bases(scoped):
+    """Issue #22: hits, answers, documents, passages, the list and the errors of a knowledge base
+    a key may not read are, to that key, those of one that does not exist."""
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    client = scoped
+    everything = frozenset({"default", "a", "b"})
+    doc_of = {"default": "care", "a": "leave", "b": "fund"}
+    pid = {kb: client.get(("" if kb == "default" else f"/kbs/{kb}") + "/documents/" + doc_of[kb],
+                          headers={"x-api-key": "all-key"}).json()["passage_spans"][0]["id"] for kb in everything}
+    assert client.post("/ask", json={"question": "年假？"}).status_code == 401  # no key
+    assert client.post("/kbs/nope/ask", json={"question": "年假？"}).status_code == 401  # nothing learnt without one
+
+    @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(scope=st.sampled_from([*_SUBSETS, None]), asked=st.lists(st.sampled_from(["default", "a", "b", "zz"]),
+                                                                    min_size=1, max_size=3),
+           question=st.sampled_from(_QUESTIONS), how=st.sampled_from(["path", "kbs", "passage", "documents"]))
+    def check(scope, asked, question, how):
+        headers = {"x-api-key": _KEY[scope] if scope else "all-key"}
+        readable = everything if scope is None else scope
+        kb = asked[0]
+        prefix = "" if kb == "default" else f"/kbs/{kb}"
+        if how == "path":
+            r = client.post(prefix + "/ask", json={"question": question, "top_k": 5}, headers=headers)
+        elif how == "kbs":
+            r = client.post("/ask", json={"question": question, "top_k": 5, "kbs": asked}, headers=headers)
+        elif how == "passage":
+            r = client.get(f"{prefix}/passages/{pid.get(kb, 'x-p000')}", headers=headers)
+        else:
+            r = client.get(f"{prefix}/documents", headers=headers)
+        wanted = set(asked) if how == "kbs" else {kb}
+        if wanted <= readable:
+            assert r.status_code == 200, r.text
+            body = r.json()
+            if how in ("path", "kbs"):
+                assert {p["kb"] for p in body["passages"]} <= wanted and body["answer"] is None or body["answer"]["kb"] in wanted
+                assert {p["doc_id"] for p in body["passages"]} <= {doc_of[k] for k in wanted}
+        else:
+            refused = sorted(wanted - readable)
+            assert r.status_code == 404, r.text
+            assert r.json()["detail"] == f"no knowledge base named {refused[0]!r}" or \
+                r.json()["detail"] in {f"no knowledge base named {k!r}" for k in refused}
+        listed = {k["name"] for k in client.get("/kbs", headers=headers).json()}
+        assert listed == readable
+
+    check()

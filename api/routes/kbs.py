@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import AppSettings, KbPath, require_admin
+from api.deps import AppSettings, KbPath, may_read, require_admin
 from api.schemas import ERRORS, ErrorOut, KnowledgeBaseIn, KnowledgeBaseOut
 from qa.kbs import DEFAULT
 
@@ -27,7 +27,7 @@ def _out(request: Request, name: str) -> KnowledgeBaseOut:
 @router.get("", response_model=list[KnowledgeBaseOut])
 def list_kbs(request: Request):
     """Every knowledge base, the default first: its title, size and settings."""
-    return [_out(request, name) for name in request.app.state.kbs.kbs.names()]
+    return [_out(request, name) for name in request.app.state.kbs.kbs.names() if may_read(request, name)]
 
 
 @router.post("", response_model=KnowledgeBaseOut, status_code=201, dependencies=[Depends(require_admin)],

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AfterValidator
 
-from api.deps import AppMetrics, Service
+from api.deps import AppMetrics, Service, check_scope, get_service
 from api.schemas import ERRORS, NOT_BLANK, AskManyRequest, AskRequest, AskResponse, DocId, not_blank
 from qa.limits import DEFAULT_TOP_K, MAX_DOC_FILTER, MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.render import result_bytes
@@ -31,6 +31,8 @@ def _answer_many(request: Request, kbs: list[str], question: str, top_k: int,
     """One question of several knowledge bases (qa/federation.py); runs in the thread pool.  With
     ``doc_id``, each is asked for the named documents it holds, and one holding none is left out."""
     state = request.app.state
+    for kb in kbs:
+        check_scope(request, kb)  # a key's other knowledge bases do not exist, to it
     services = {kb: state.service if kb == DEFAULT else state.kbs.service(kb) for kb in dict.fromkeys(kbs)}
     scopes = None
     if doc_id is not None:
@@ -52,13 +54,14 @@ def _answer_many(request: Request, kbs: list[str], question: str, top_k: int,
 # py-spy profile of the server), and every request shares that thread.  AskResponse still
 # documents the answer; tests/test_api.py checks real answers against it.
 @router.post("/ask", response_model=AskResponse)
-async def ask(body: AskManyRequest, request: Request, service: Service, metrics: AppMetrics):
+async def ask(body: AskManyRequest, request: Request, metrics: AppMetrics):
     """Answer a question: the best passages, an extractive answer and its citation; with `kbs`, of
     several knowledge bases at once."""
-    if body.kbs is not None:
+    if body.kbs is not None:  # the default is asked only if named (a key may not read it)
         result, response = await run_in_threadpool(_answer_many, request, body.kbs, body.question, body.top_k,
                                                    body.doc_id)
     else:
+        service = await get_service(request)
         result, response = await run_in_threadpool(_answer, service, body.question, body.top_k, body.doc_id, DEFAULT)
     metrics.result(result)
     return response
