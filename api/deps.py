@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.errors import Forbidden, NotReady, Unauthorized
 from api.metrics import Metrics
-from qa.kbs import DEFAULT, NAME, UnknownKnowledgeBase
+from qa.kbs import DEFAULT, NAME, EmptyKnowledgeBase, UnknownKnowledgeBase
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -27,6 +27,14 @@ async def get_service(request: Request) -> QAService:
     if kb == DEFAULT:
         return service
     return await run_in_threadpool(request.app.state.kbs.service, kb)  # may load it: seconds, off the loop
+
+
+async def get_service_if_any(request: Request) -> QAService | None:
+    """``get_service``, or None for a knowledge base that holds no documents yet."""
+    try:
+        return await get_service(request)
+    except EmptyKnowledgeBase:
+        return None
 
 
 async def get_settings(request: Request) -> Settings:
@@ -51,6 +59,7 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 Service = Annotated[QAService, Depends(get_service)]
+ServiceIfAny = Annotated[QAService | None, Depends(get_service_if_any)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 AppMetrics = Annotated[Metrics, Depends(get_metrics)]
 

@@ -329,7 +329,7 @@ def admin_server(real_settings, tmp_path_factory):
     (tmp / "docs").mkdir()
     (tmp / "docs" / "notes.md").write_text(NOTES_MD, encoding="utf-8")
     settings = real_settings.with_(index_dir=tmp / "index", cache_dir=tmp / "cache", documents_dir=tmp / "uploads",
-                                   admin_token=ADMIN_TOKEN)
+                                   kbs_dir=tmp / "kbs", admin_token=ADMIN_TOKEN)
     updates.apply(settings, add=load_documents([tmp / "docs"]), encoder=update_encoder(settings))
     with serving(with_csp(create_app(settings))) as url:
         yield url
@@ -625,3 +625,57 @@ def test_a_first_run_prints_the_admin_token_and_the_page_uploads_with_it(browser
         page.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_knowledge_bases_on_the_page(admin_page, admin_server, browser):
+    """Issue #22: create a knowledge base, upload into it, ask within it, switch, and delete it;
+    the address names the knowledge base, so a link reproduces the question."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    page, status = admin_page, admin_page.locator("#docs-status")
+    _open_panel(page)
+    page.fill("#admin-token", ADMIN_TOKEN)
+    page.fill("#kb-name", "garden")
+    page.fill("#kb-title", "社区花园")
+    page.click("#kb-create")
+    expect(page).to_have_url(re.compile(r"/\?kb=garden$"))
+    expect(page.locator("#kb-select")).to_have_value("garden")
+    expect(page.locator("#docs-list")).to_contain_text("还没有文档")
+    page.set_input_files("#upload-input", files=[_md("garden.md", GARDEN_MD)])
+    expect(status).to_contain_text("已添加 garden", timeout=120_000)
+    expect(page.locator("#index-info")).to_contain_text("1 篇文档")
+
+    _ask(page, "每户每周浇水几次？")
+    expect(page.locator("#answer")).to_contain_text("每户每周轮流浇水一次")
+    citation = page.locator("#answer-citation")
+    assert citation.get_attribute("href").startswith("#/kb/garden/doc/garden/")
+    citation.click()
+    text = httpx.get(admin_server + "/kbs/garden/documents/garden").json()["text"]
+    assert page.text_content("#doc-view pre") == text and "浇水一次" in page.text_content("#cited")
+    page.click("a.back")
+
+    other = _watched(browser, admin_server)
+    other.goto(admin_server + "/?kb=garden")  # the link alone asks the same knowledge base
+    expect(other.locator("#kb-select")).to_have_value("garden")
+    _ask(other, "每户每周浇水几次？")
+    expect(other.locator("#answer")).to_contain_text("浇水一次")
+    other.close()
+
+    page.select_option("#kb-select", "default")
+    expect(page).to_have_url(re.compile(r"/$"))
+    _ask(page, "每户每周浇水几次？")
+    page.wait_for_selector("#results .card")
+    assert "原文 garden" not in page.inner_text("#results")  # the default never answers from another
+    expect(page.locator("#docs-list tr[data-id='notes']")).to_have_count(1)
+
+    page.select_option("#kb-select", "*")
+    _ask(page, "每户每周浇水几次？")
+    expect(page.locator("#answer")).to_contain_text("浇水一次")
+    expect(page.locator("#results .kb-name").first).to_have_text("garden")
+
+    page.select_option("#kb-select", "garden")
+    page.click("#kb-delete")
+    page.click("#confirm-ok")
+    expect(page.locator("#kb-select")).to_have_value("default", timeout=60_000)
+    assert page.locator("#kb-select option[value='garden']").count() == 0
+    assert httpx.get(admin_server + "/kbs/garden/documents").status_code == 404
+    _no_problems_but_refusals(page, [])

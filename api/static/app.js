@@ -86,6 +86,7 @@ async function api(url, options) {
   } catch (e) {
     throw new PageError("无法连接到服务");
   }
+  if (resp.status === 204) return null;  // done, nothing to say (DELETE /kbs/{kb})
   let body = null;
   try { body = await resp.json(); } catch (e) { /* an empty or non-JSON body: judged below */ }
   if (!resp.ok) throw new PageError(httpMessage(resp, body));
@@ -118,7 +119,19 @@ function marked(text, highlights) {
   return out.replace(/\n/g, "<br>");
 }
 
-function docLink(docId, start, end) { return `#/doc/${encodeURIComponent(docId)}/${start}/${end}`; }
+// The knowledge base the page asks: ?kb=NAME in the address, so a link reproduces a question;
+// "*" asks every one this page may read at once. "default" is the server's own, at the root URLs.
+const ALL = "*";
+let currentKb = new URLSearchParams(location.search).get("kb") || "default";
+let readableKbs = ["default"];
+function kbPath(path, kb = currentKb) {
+  return kb === "default" || kb === ALL ? path : `/kbs/${encodeURIComponent(kb)}${path}`;
+}
+
+function docLink(docId, start, end, kb = currentKb) {
+  const where = kb && kb !== "default" && kb !== ALL ? `#/kb/${encodeURIComponent(kb)}` : "#";
+  return `${where}/doc/${encodeURIComponent(docId)}/${start}/${end}`;
+}
 
 // "第 3 页" or "第 3–4 页" for a span of a paged document (PDF); "" when it has no pages.
 function pageLabel(item) {
@@ -174,7 +187,7 @@ function renderResult(r) {
     const page = pageLabel(a);
     const p = a.span && a.span.probability !== null && a.span.probability !== undefined
       ? ` · 短答案「${esc(a.span.text)}」正确的估计概率 ${a.span.probability.toFixed(2)}` : "";
-    html += `<div class="card answer" id="answer">${shortAnswer(a)}<div class="text" id="answer-text">${withSpan(a)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
+    html += `<div class="card answer" id="answer">${shortAnswer(a)}<div class="text" id="answer-text">${withSpan(a)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end, a.kb)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
       <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""} · 字符 ${a.start}–${a.end}</div>
       <div class="assurance" id="assurance">${esc(assurance(a))}</div>${details(confidence + p)}</div>`;
   } else {
@@ -188,7 +201,7 @@ function renderResult(r) {
     html += `<div class="card passage-card" data-id="${esc(p.id)}">
       <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}${page ? ` <span class="page">${page}</span>` : ""}</div>
       <div class="passage-text">${marked(p.text, p.highlights)}</div>
-      <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}</div>
+      <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end, p.kb)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}${currentKb === ALL ? ` · <span class="kb-name">${esc(p.kb)}</span>` : ""}</div>
       ${details(`score ${p.score.toFixed(3)}${learnedParts(p.parts)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)} · blend ${s.blend.toFixed(3)}`)}
     </div>`;
   });
@@ -211,8 +224,9 @@ async function ask(question) {
   const button = $("#ask-button");
   button.disabled = true;
   try {
-    const body = await api("/ask", { method: "POST", headers: { "Content-Type": "application/json" },
-                                     body: JSON.stringify({ question, top_k: 5 }) });
+    const asked = { question, top_k: 5, ...(currentKb === ALL ? { kbs: readableKbs } : {}) };
+    const body = await api(kbPath("/ask"), { method: "POST", headers: { "Content-Type": "application/json" },
+                                             body: JSON.stringify(asked) });
     renderResult(body);
   } catch (e) {
     showError(pageFailure("页面无法显示服务返回的结果", e));
@@ -244,10 +258,10 @@ function documentHtml(chars, a, b, pageStarts) {
   return html;
 }
 
-async function showDocument(docId, start, end) {
+async function showDocument(docId, start, end, kb) {
   const view = $("#doc-view");
   try {
-    const doc = await api(`/documents/${encodeURIComponent(docId)}`);
+    const doc = await api(kbPath(`/documents/${encodeURIComponent(docId)}`, kb));
     const chars = codePoints(doc.text);
     const [a, b] = span(start, end, chars.length);
     const about = [kindName(doc.kind), doc.pages ? `${doc.pages} 页` : "", `${chars.length} 字`].filter(Boolean).join(" · ");
@@ -263,8 +277,8 @@ async function showDocument(docId, start, end) {
 }
 
 function route() {
-  const m = location.hash.match(/^#\/doc\/([^/]+)\/(\d+)\/(\d+)$/);
-  if (m) { showDocument(decodeURIComponent(m[1]), +m[2], +m[3]); return; }
+  const m = location.hash.match(/^#(?:\/kb\/([^/]+))?\/doc\/([^/]+)\/(\d+)\/(\d+)$/);
+  if (m) { showDocument(decodeURIComponent(m[2]), +m[3], +m[4], m[1] ? decodeURIComponent(m[1]) : "default"); return; }
   $("#doc-view").classList.add("hidden");
   $("#results").classList.remove("hidden");
 }
@@ -279,18 +293,54 @@ $("#ask-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const q = $("#question").value.trim();
   if (!q) { showError("请输入问题"); return; }
-  if (location.hash) history.pushState(null, "", location.pathname);
+  if (location.hash) history.pushState(null, "", location.pathname + location.search);
   route();
   ask(q);
 });
 window.addEventListener("hashchange", route);
 $("#api-key").addEventListener("input", (e) => storeKey(e.target.value.trim()));
+$("#api-key").addEventListener("change", () => loadHealth());  // a key may read other knowledge bases
 $("#api-key").value = apiKey;
 if (apiKey) showKeyBox();
 function loadHealth() {
-  return api("/health").then((h) => {
-    $("#index-info").textContent = `${h.documents} 篇文档 · ${h.passages} 个段落 · 模型 ${h.model}`;
+  return Promise.all([api("/health"), loadKbs()]).then(([h, kbs]) => {
+    const kb = kbs.find((k) => k.name === currentKb);
+    const [documents, passages] = kb ? [kb.documents, kb.passages] : currentKb === ALL
+      ? [kbs.reduce((n, k) => n + k.documents, 0), kbs.reduce((n, k) => n + k.passages, 0)] : [h.documents, h.passages];
+    $("#index-info").textContent = `${documents} 篇文档 · ${passages} 个段落 · 模型 ${h.model}`;
   }).catch((e) => { $("#index-info").textContent = `服务未就绪：${pageFailure("无法读取服务状态", e)}`; });
 }
+
+// The knowledge bases this page may read, into the selector; the one chosen stays in the address.
+async function loadKbs() {
+  let kbs = [];
+  try {  // quietly: without a key yet the page shows the default alone (asking is what asks for a key)
+    const resp = await fetch("/kbs", { headers: apiKey ? { "X-API-Key": apiKey } : {} });
+    if (resp.ok) kbs = await resp.json();
+  } catch (e) { /* no connection: /health says so */ }
+  readableKbs = kbs.length ? kbs.map((k) => k.name) : ["default"];
+  if (currentKb !== ALL && !readableKbs.includes(currentKb)) currentKb = readableKbs[0] || "default";
+  const options = (kbs.length ? kbs : [{ name: "default", title: "默认知识库" }])
+    .map((k) => `<option value="${esc(k.name)}">${esc(k.title)}（${esc(k.name)}）</option>`);
+  if (kbs.length > 1) options.push(`<option value="${ALL}">全部知识库</option>`);
+  $("#kb-select").innerHTML = options.join("");
+  $("#kb-select").value = currentKb;
+  return kbs;
+}
+
+function chooseKb(kb) {
+  currentKb = kb;
+  const query = kb === "default" ? "" : `?kb=${encodeURIComponent(kb)}`;
+  history.pushState(null, "", location.pathname + query);
+  $("#results").innerHTML = "";
+  route();
+  loadHealth();
+  document.dispatchEvent(new Event("kbchange"));
+}
+$("#kb-select").addEventListener("change", (e) => chooseKb(e.target.value));
+window.addEventListener("popstate", () => {
+  const kb = new URLSearchParams(location.search).get("kb") || "default";
+  if (kb !== currentKb) { currentKb = kb; $("#kb-select").value = kb; loadHealth(); document.dispatchEvent(new Event("kbchange")); }
+});
 loadHealth();
 route();

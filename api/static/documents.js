@@ -95,7 +95,11 @@ function listHtml(docs) {
 async function loadDocuments() {
   const body = $("#docs-list tbody");
   try {
-    const docs = await api("/documents");
+    if (currentKb === ALL) {
+      body.innerHTML = `<tr><td colspan="7" class="meta">选择一个知识库来管理它的文档</td></tr>`;
+      return;
+    }
+    const docs = await api(kbPath("/documents"));
     body.innerHTML = listHtml(docs);
     $("#docs-list").dataset.count = String(docs.length);
   } catch (e) {
@@ -141,7 +145,7 @@ function upload(files) {
   const form = new FormData();
   for (const f of files) form.append("files", f, f.name);
   const names = Array.from(files, (f) => f.name).join("、");
-  change(`上传 ${names}`, "POST", "/documents", form);
+  change(`上传 ${names}`, "POST", kbPath("/documents"), form);
 }
 
 // A small in-page confirmation; resolves true when the person confirms.
@@ -168,7 +172,7 @@ $("#docs-list").addEventListener("click", async (e) => {
     $("#replace-input").click();
   } else if (button.classList.contains("remove")
              && await confirmed(`删除《${title}》（${docId}）？它将从索引中移除，不能再被检索和引用。`)) {
-    change(`删除 ${docId}`, "DELETE", `/documents/${encodeURIComponent(docId)}`, null);
+    change(`删除 ${docId}`, "DELETE", kbPath(`/documents/${encodeURIComponent(docId)}`), null);
   }
 });
 
@@ -178,7 +182,7 @@ $("#replace-input").addEventListener("change", (e) => {
   if (!file || !docId) return;
   const form = new FormData();
   form.append("file", file, file.name);
-  change(`用 ${file.name} 替换 ${docId}`, "PUT", `/documents/${encodeURIComponent(docId)}`, form);
+  change(`用 ${file.name} 替换 ${docId}`, "PUT", kbPath(`/documents/${encodeURIComponent(docId)}`), form);
 });
 
 $("#upload-input").addEventListener("change", (e) => {
@@ -218,3 +222,33 @@ $("#docs-toggle").addEventListener("click", () => {
 
 storeToken(storedToken());
 $("#admin-token").value = adminToken;
+
+// Knowledge bases: create one (then ask it), delete the one chosen (never the default).
+async function kbChange(what, method, url, payload) {
+  if (!adminToken) { showStatus("请先填写管理员令牌", "error"); $("#admin-token").focus(); return false; }
+  showStatus(`${what}…`, "working", null);
+  try {
+    await api(url, { method, headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+                     body: payload ? JSON.stringify(payload) : undefined });
+    showStatus(`${what}：完成`, "ok");
+    return true;
+  } catch (e) {
+    showStatus(`${what}失败：${pageFailure("页面无法读取服务的回答", e)}`, "error");
+    return false;
+  }
+}
+$("#kb-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const name = $("#kb-name").value.trim(), title = $("#kb-title").value.trim();
+  if (await kbChange(`新建知识库 ${name}`, "POST", "/kbs", { name, ...(title ? { title } : {}) })) {
+    $("#kb-name").value = ""; $("#kb-title").value = "";
+    chooseKb(name);
+  }
+});
+$("#kb-delete").addEventListener("click", async () => {
+  const kb = currentKb;
+  if (kb === "default" || kb === ALL) { showStatus("默认知识库不能删除；请选择要删除的知识库", "error"); return; }
+  if (await confirmed(`删除知识库 ${kb}？它的全部文档和索引都会删除，不能恢复。`)
+      && await kbChange(`删除知识库 ${kb}`, "DELETE", `/kbs/${encodeURIComponent(kb)}`, null)) chooseKb("default");
+});
+document.addEventListener("kbchange", () => loadDocuments());
