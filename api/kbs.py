@@ -29,6 +29,7 @@ class _Loaded:
     state: SimpleNamespace  # .service, as Reloader swaps it
     reloader: Reloader
     checked: float  # when the published version was last compared with the served one
+    mb: float = 0.0  # its index's size (KnowledgeBases.footprint_mb)
 
 
 class KnowledgeBasePool:
@@ -62,15 +63,18 @@ class KnowledgeBasePool:
                 entry.checked = now
             elif entry is not None:
                 entry.reloader.reload()
-                entry.checked = now
+                entry.checked, entry.mb = now, self.kbs.footprint_mb(name)
             else:
                 state = SimpleNamespace(service=load_service(settings, previous=self.default_state.service))
-                entry = self._loaded[name] = _Loaded(state, Reloader(state, settings, self.metrics), now)
-                log.info("knowledge base %s loaded (%d held)", name, len(self._loaded))
+                entry = self._loaded[name] = _Loaded(state, Reloader(state, settings, self.metrics), now,
+                                                     self.kbs.footprint_mb(name))
+                log.info("knowledge base %s loaded (%.1f MB; %d held)", name, entry.mb, len(self._loaded))
             self._loaded.move_to_end(name)
-            while len(self._loaded) > self.settings.kbs_loaded:
-                gone, _ = self._loaded.popitem(last=False)
-                log.info("knowledge base %s let go (least recently asked)", gone)
+            # the least recently asked go while too many are held, or too much (the one asked stays)
+            while len(self._loaded) > 1 and (len(self._loaded) > self.settings.kbs_loaded or
+                                             sum(e.mb for e in self._loaded.values()) > self.settings.kbs_memory_mb):
+                gone, left = self._loaded.popitem(last=False)
+                log.info("knowledge base %s let go (least recently asked, %.1f MB)", gone, left.mb)
             return entry.state.service
 
     def reload(self, name: str) -> None:

@@ -112,6 +112,12 @@ class KnowledgeBases:
             return 0, 0
         return counts.documents, counts.passages
 
+    def footprint_mb(self, name: str) -> float:
+        """The size of its served version's files: what loading it holds in memory (FAISS keeps them
+        all; on Milvus the vectors are Milvus's, so this is its passages and BM25 statistics)."""
+        folder = self.settings(name).index_dir.resolve()
+        return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20 if folder.is_dir() else 0.0
+
     def names(self) -> list[str]:
         """The default first, then the others by name."""
         found = sorted(p.parent.name for p in self.root.glob("*/kb.json") if NAME.fullmatch(p.parent.name)) \

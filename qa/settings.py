@@ -38,6 +38,7 @@ class Settings:
     documents_dir: Path = ROOT / "var" / "documents"  # where uploaded documents are kept
     kbs_dir: Path = ROOT / "var" / "kbs"  # the knowledge bases besides the default (qa/kbs.py)
     kbs_loaded: int = 8  # knowledge bases a server keeps loaded at once besides the default (least recently asked go)
+    kbs_memory_mb: float = 1024.0  # ... and at most this much of their indexes (their folders' size)
     passage_chars: int = 250
     overlap_sentences: int = 1
     candidates: int = 30  # passages each retriever hands to the sentence stage
@@ -167,6 +168,8 @@ def check(s: Settings) -> None:
         raise bad("rate_burst", "must be from 1 to 100000 questions")
     if not 1 <= s.kbs_loaded <= 1000:
         raise bad("kbs_loaded", "must be from 1 to 1000 knowledge bases")
+    if not 0 < s.kbs_memory_mb <= 1_000_000:
+        raise bad("kbs_memory_mb", "must be more than 0 and at most 1000000 MB")
     if not 0 <= s.port <= 65535:
         raise bad("port", "must be a TCP port, 0 to 65535")
     if s.max_upload_bytes < 1 or s.max_upload_files < 1 or s.max_upload_request_bytes < s.max_upload_bytes:

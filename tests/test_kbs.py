@@ -335,3 +335,38 @@ def test_a_key_never_reaches_outside_its_knowledge_bases(scoped):
         assert listed == readable
 
     check()
+
+
+def test_a_server_lets_go_of_knowledge_bases_past_its_memory_budget(real_settings, tmp_path):
+    """QA_KBS_MEMORY_MB: the least recently asked go once their indexes add up to more; the one
+    just asked stays, whatever its size."""
+    from types import SimpleNamespace
+
+    from api.kbs import KnowledgeBasePool
+    from qa.loading import load_service, update_encoder
+
+    settings = real_settings.with_(kbs_dir=tmp_path / "kbs", kbs_loaded=8, cache_dir=tmp_path / "cache")
+    store, encoder = KnowledgeBases(settings), update_encoder(settings)
+    for kb, text in (("a", LEAVE), ("b", FUND), ("c", CARE)):
+        (tmp_path / kb).mkdir()
+        (tmp_path / kb / f"{kb}.md").write_text(text, encoding="utf-8")
+        store.create(kb)
+        updates.build(load_documents([tmp_path / kb]), store.settings(kb), encoder, progress=False)
+    sizes = {kb: store.footprint_mb(kb) for kb in "abc"}
+    assert all(0 < mb < 0.1 for mb in sizes.values())  # a few KB each: vectors, sentences, BM25, texts
+    metrics = SimpleNamespace(reloads=SimpleNamespace(inc=lambda: None), reload_failures=SimpleNamespace(inc=lambda: None))
+    default = SimpleNamespace(service=load_service(real_settings))
+    budget = sizes["a"] + sizes["b"] + sizes["c"] / 2  # two fit, three do not
+    pool = KnowledgeBasePool(settings.with_(kbs_memory_mb=budget), default, metrics)
+    for kb in "abc":
+        pool.service(kb)
+    assert pool.loaded() == ["b", "c"] and sum(sizes[k] for k in pool.loaded()) <= budget
+    pool.service("a")  # asked again: loaded again, and the least recently asked goes
+    assert pool.loaded() == ["c", "a"]
+    tiny = KnowledgeBasePool(settings.with_(kbs_memory_mb=min(sizes.values()) / 10), default, metrics)
+    tiny.service("a")
+    assert tiny.loaded() == ["a"]  # over the budget alone, and still served
+    roomy = KnowledgeBasePool(settings.with_(kbs_memory_mb=100), default, metrics)
+    for kb in "abc":
+        roomy.service(kb)
+    assert roomy.loaded() == ["a", "b", "c"]
