@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from qa.kbs import NAME as KB_NAME
 from qa.limits import DEFAULT_TOP_K, LOCAL_ITEMS, MAX_DOC_FILTER, MAX_KBS_ASKED, MAX_QUESTION_CHARS, MAX_TOP_K
 
 # "Holds a character that is neither whitespace nor invisible": Python's whitespace plus the
@@ -63,7 +64,7 @@ ERRORS = {status: {"model": ErrorOut} for status in (401, 404, 408, 413, 422, 42
 
 
 DocId = Annotated[str, Field(min_length=1, max_length=200)]
-KbName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+KbName = Annotated[str, Field(pattern=f"^{KB_NAME.pattern}$")]
 
 
 class AskRequest(BaseModel):
@@ -366,7 +367,7 @@ class KnowledgeBaseIn(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="its name in URLs and folders: a lowercase "
+    name: str = Field(pattern=f"^{KB_NAME.pattern}$", description="its name in URLs and folders: a lowercase "
                       "letter, then up to 31 lowercase letters, digits or _", examples=["handbook"])
     title: str | None = Field(default=None, min_length=1, max_length=100, description="what it holds, in any script",
                               examples=["员工手册"])

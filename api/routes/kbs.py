@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import AppSettings, KbPath, may_read, require_admin
+from api.deps import KbPath, may_read, require_admin
 from api.schemas import ERRORS, ErrorOut, KnowledgeBaseIn, KnowledgeBaseOut
 from qa.kbs import DEFAULT
 
@@ -32,7 +32,7 @@ def list_kbs(request: Request):
 
 @router.post("", response_model=KnowledgeBaseOut, status_code=201, dependencies=[Depends(require_admin)],
              responses=ADMIN)
-def create_kb(body: KnowledgeBaseIn, request: Request, settings: AppSettings):
+def create_kb(body: KnowledgeBaseIn, request: Request):
     """Create an empty knowledge base; add documents with POST /kbs/{kb}/documents."""
     overrides = {k: v for k, v in (("passage_chars", body.passage_chars),
                                    ("no_answer_threshold", body.no_answer_threshold)) if v is not None}
