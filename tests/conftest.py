@@ -196,3 +196,28 @@ def serving(app):
 def live_server(app):
     with serving(app) as url:
         yield url
+
+
+@contextlib.contextmanager
+def small_server(backend: str, real_settings, tmp_path, files: dict[str, str], **changes):
+    """A real server over an index of ``files`` ({name: text}) of its own, on ``backend``, with the
+    settings ``changes``; yields (an HTTP client, its settings)."""
+    import httpx
+
+    from api.app import create_app
+    from corpus.documents import load_documents
+    from qa import updates
+    from qa.loading import update_encoder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in files.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    settings = real_settings.with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                                   documents_dir=tmp_path / "uploads", **changes)
+    if backend == "milvus":
+        settings = milvus_variant(settings, tmp_path)
+    with lite_released(settings):
+        updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
+        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
+            yield client, settings

@@ -10,7 +10,7 @@ from corpus.documents import load_documents
 from eval.abuse import docx_of_empty_paragraphs
 from qa import updates
 
-from .conftest import BACKENDS, lite_released, milvus_variant, serving
+from .conftest import BACKENDS, serving, small_server
 
 
 TOKEN = "s3cret-token"
@@ -23,21 +23,9 @@ CLINIC = "# 门诊报销\n\n## 一、比例\n\n普通门诊费用报销比例为
 @pytest.fixture(params=BACKENDS)
 def server(request, real_settings, tmp_path):
     """A server over a small index of its own, with the admin token and small upload limits, on each backend."""
-    from api.app import create_app
-    from qa.loading import update_encoder
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "care.md").write_text(CARE, encoding="utf-8")
-    settings = real_settings.with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
-                                   documents_dir=tmp_path / "uploads", admin_token=TOKEN, watch_s=0.2,
-                                   max_upload_bytes=4096, max_upload_files=3, max_upload_request_bytes=10_000)
-    if request.param == "milvus":
-        settings = milvus_variant(settings, tmp_path)
-    with lite_released(settings):
-        updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
-        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
-            yield client, settings
+    with small_server(request.param, real_settings, tmp_path, {"care.md": CARE}, admin_token=TOKEN, watch_s=0.2,
+                      max_upload_bytes=4096, max_upload_files=3, max_upload_request_bytes=10_000) as served:
+        yield served
 
 
 def _kept(settings) -> list[str]:

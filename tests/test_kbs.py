@@ -8,7 +8,7 @@ from corpus.documents import load_documents
 from qa import updates
 from qa.kbs import DEFAULT, KnowledgeBaseError, KnowledgeBaseExists, KnowledgeBases, UnknownKnowledgeBase
 
-from .conftest import BACKENDS, lite_released, milvus_variant, serving
+from .conftest import BACKENDS, lite_released, milvus_variant, serving, small_server
 
 TOKEN = "kb-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -48,21 +48,9 @@ def test_the_store_creates_lists_renames_and_deletes(real_settings, tmp_path):
 @pytest.fixture(params=BACKENDS)
 def server(request, real_settings, tmp_path):
     """A server over a small default index, its knowledge bases in a folder of their own, at most one held."""
-    from api.app import create_app
-    from qa.loading import update_encoder
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "care.md").write_text(CARE, encoding="utf-8")
-    settings = real_settings.with_(index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
-                                   documents_dir=tmp_path / "uploads", kbs_dir=tmp_path / "kbs", admin_token=TOKEN,
-                                   kbs_loaded=1, watch_s=0.2)
-    if request.param == "milvus":
-        settings = milvus_variant(settings, tmp_path)
-    with lite_released(settings):
-        updates.apply(settings, add=load_documents([docs]), encoder=update_encoder(settings))
-        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=120) as client:
-            yield client, settings
+    with small_server(request.param, real_settings, tmp_path, {"care.md": CARE}, kbs_dir=tmp_path / "kbs",
+                      admin_token=TOKEN, kbs_loaded=1, watch_s=0.2) as served:
+        yield served
 
 
 def _upload(client, kb: str, name: str, text: str, headers=AUTH):
