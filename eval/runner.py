@@ -102,7 +102,7 @@ def _answer_correct(docs: Docs, item: EvalItem, answer) -> bool:
     return any(metrics.overlap(span, ev) > 0 for ev in item.evidence)
 
 
-def evaluate(service: QAService, items: list[EvalItem], name: str, progress: bool = False) -> dict:
+def evaluate(service: QAService, items: list[EvalItem], name: str, settings: Settings, progress: bool = False) -> dict:
     """Every retriever's metrics, answer accuracy, no-answer figures, latency, per-tag numbers."""
     from tqdm import tqdm
 
@@ -146,12 +146,12 @@ def evaluate(service: QAService, items: list[EvalItem], name: str, progress: boo
         "by_tag": _by_tag([r for r in answered if r["relevant"]], rankings["pipeline"]),
         "no_answer_by_tag": _refused_by_tag([r for r in rows if not r["item"].answerable]),
         "calibration": {
-            "threshold": service.settings.no_answer_threshold,
+            "threshold": settings.no_answer_threshold,
             "suggested_threshold": metrics.best_threshold(confidences[True], confidences[False]),
             "answerable_confidence_p5": metrics.percentile(confidences[True], 5),
             "unanswerable_confidence_p95": metrics.percentile(confidences[False], 95),
         },
-        "settings": {k: v for k, v in asdict(service.settings).items()
+        "settings": {k: v for k, v in asdict(settings).items()
                      if k in ("candidates", "lexical_weight", "passage_chars", "overlap_sentences", "engine")},
         "index": {"model": info.model, "passages": info.passages, "passage_chars": info.passage_chars,
                   "min_chars": info.min_chars},
@@ -309,6 +309,7 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
         kbs: tuple[str, ...] = ()) -> dict:
     """One set's report in one question style (``eval.styles``); with ``corpus``, over an index
     of that folder's documents (built once and cached) instead of the configured index."""
+    from qa.kbs import KnowledgeBases
     from qa.loading import load_service
 
     if style not in STYLES:
@@ -331,15 +332,17 @@ def run(settings: Settings, dataset: Path | None = None, squad: Path | None = No
     else:
         path = dataset or DEFAULT_DATASET
         questions = load_jsonl(path)  # a bad file fails before any index is built
-        service = (corpus_service(corpus, settings, progress, cache) if corpus
-                   else federation(settings, kbs) if kbs else load_service(settings))
+        if kbs:  # the first knowledge base's settings are the report's
+            service, settings = federation(settings, kbs), KnowledgeBases(settings).settings(kbs[0])
+        else:
+            service = corpus_service(corpus, settings, progress, cache) if corpus else load_service(settings)
         # asked of several knowledge bases, a set written for one document is about the first one's
         only = getattr(service, "first_document", None)
         items = labelled_items(service, questions[:limit] if limit else questions, only)
         name = path.name
     if style == "stripped":
         items = stripped(items)
-    report = evaluate(service, items, name, progress=progress)
+    report = evaluate(service, items, name, settings, progress=progress)
     return {"style": style, **report}
 
 

@@ -64,7 +64,7 @@ def bench_scale(settings: Settings, n_passages: int, rounds: int, data_dir: Path
     try:
         for q in QUESTIONS:
             service.ask(q)
-        encode = timed(service.queries.encode, QUESTIONS, rounds)  # in the one thread that runs the encoder
+        encode = timed(service.query_vector, QUESTIONS, rounds)  # in the one thread that runs the encoder
         timings: dict[str, list[float]] = {"dense": [], "bm25": [], "rerank": [], "total": []}
 
         def ask(q: str) -> None:

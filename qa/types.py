@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from corpus.facts import Fact
+
 
 @dataclass(frozen=True)
 class Highlight:
@@ -82,6 +84,23 @@ class Result:
 # question names is in none of the closest passages; the detail it asks for (a year, a
 # number) is in none of the close sentences; the reader finds no answer in the closest passage.
 REFUSALS = ("low_confidence", "empty_index", "absent_name", "absent_detail", "reader_no_answer")
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One indexed document as its readers see it: its text (what every offset points into) and what was read of it."""
+
+    doc_id: str
+    title: str
+    author: str
+    sections: tuple[str, ...]  # its section headings, in order
+    text: str
+    kind: str  # the format it was read from: markdown, pdf, docx, html, text
+    genre: str  # how its structure was read: report, law or faq (corpus.structure)
+    pages: tuple[int, ...]  # where each page starts in ``text`` (paged formats)
+    added_at: str  # when this content was indexed
+    facts: tuple[Fact, ...]  # its own title, author, source… with their offsets
+    passages: int  # how many passages it was cut into
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,30 @@ def test_nothing_above_qa_reaches_into_the_index():
     assert offenders == []
 
 
+def test_above_qa_a_service_is_asked_never_taken_apart():
+    """api/ and eval/ ask the service (ask, documents, info, query_vector…); its encoder, query
+    queue, reader and settings are its own (private), and nothing there reaches into another
+    object's private attributes.  The documents it hands up are qa's own value, not the store's."""
+    tree = ast.parse((ROOT / "qa" / "service.py").read_text(encoding="utf-8"))
+    service = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "QAService")
+    assigned = {t.attr for n in ast.walk(service) if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    assert {"_encoder", "_queries", "_settings", "_reader"} <= assigned
+    assert not assigned & {"encoder", "queries", "settings", "reader"}
+    offenders = []
+    for pkg in ("api", "eval"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(n, ast.Attribute) and n.attr.startswith("_") and not n.attr.startswith("__") \
+                        and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls")):
+                    offenders.append(f"{path.relative_to(ROOT)}:{n.lineno} {ast.unparse(n)}")
+    assert offenders == []
+    from qa.service import QAService
+    from qa.types import DocumentInfo
+
+    assert QAService.document.__annotations__["return"] == "DocumentInfo" and DocumentInfo.__module__ == "qa.types"
+
+
 def test_no_print_in_library_code():
     edges = {"qa/cli.py"}  # the command line prints; nothing else does
     offenders = [

@@ -71,15 +71,15 @@ def test_labelled_set_covers_every_section(service):
     items = labelled_items(service, questions)
     docs = Docs(service)
     sections = {p.section.split(" > ")[0] for item in items for pid in relevant_passages(service, docs, item)
-                for p in [service.passage(pid)[0]]}
+                for p in [service.passage(pid)]}
     assert sections == {""} | {s for s in service.document("article").sections}
 
 
 @pytest.fixture(scope="module")
-def article_report(service):
+def article_report(service, real_settings):
     from eval.runner import evaluate, labelled_items
 
-    return evaluate(service, labelled_items(service, load_jsonl(DEFAULT_DATASET)), "questions.jsonl")
+    return evaluate(service, labelled_items(service, load_jsonl(DEFAULT_DATASET)), "questions.jsonl", real_settings)
 
 
 @pytest.mark.slow

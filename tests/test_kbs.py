@@ -216,15 +216,16 @@ def test_a_labelled_set_is_evaluated_over_several_knowledge_bases(tmp_path):
         (tmp_path / kb / name).write_text(text, encoding="utf-8")
         settings = Settings().with_(index_dir=tmp_path / f"{kb}-index")
         build_index(load_documents([tmp_path / kb]), encoder, settings.split, settings.index_dir, progress=False)
-        services[kb] = QAService(load(settings.index_dir, encoder.model_id, settings.split), encoder, settings,
-                                 queries=next(iter(services.values())).queries if services else None)
+        index = load(settings.index_dir, encoder.model_id, settings.split)
+        services[kb] = next(iter(services.values())).successor(index, settings, None) if services else \
+            QAService(index, encoder, settings)
     both = Federation(services)
     assert both.first_document == "care" and both.info().documents == 2
     questions = [Question("q1", "长期护理保险每月补助多少钱？", True, "800元", "长期护理保险每月补助800元"),
                  Question("q2", "员工每年享有几天带薪年假？", True, "10天", "员工每年享有带薪年假10天", doc="leave")]
     items = labelled_items(both, questions, both.first_document)
     assert [i.doc_id for i in items] == ["care", "leave"]
-    report = evaluate(both, items, "two")
+    report = evaluate(both, items, "two", Settings())
     assert report["retrievers"]["pipeline"]["recall@1"] == 1.0 and report["index"]["passages"] == 2
     twice = {"default": services["default"], "again": services["default"]}
     with pytest.raises(ValueError, match="'care' is in knowledge bases default and again"):

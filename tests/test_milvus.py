@@ -12,7 +12,7 @@ import pytest
 from corpus.documents import DEFAULT_CORPUS, load_documents
 from corpus.passages import SplitSettings
 from corpus.tokenize import tokenize
-from index import milvus, store
+from index import milvus, milvus_backend, store
 from index.build import build_index
 from index.store import IndexStoreError
 from qa import updates
@@ -296,7 +296,7 @@ def test_retired_rows_are_deleted_so_storage_stays_bounded(lite, tmp_path):
         updates.apply(lite, add=load_documents([docs["care"]]), encoder=FakeEncoder())
         # the newest version's rows, and the care rows each older kept version still reads
         assert milvus.row_count(config, name) == len(index.passages) + care * min(n + 1, store.KEEP_VERSIONS - 1)
-    oldest = min(v for _, v in store.kept_rows(lite.index_dir))
+    oldest = min(v for _, v in milvus_backend.kept_rows(lite.index_dir))
     assert milvus._count(milvus.connect(config), name, f"died <= {oldest}") == 0
     assert [n for n in milvus.connect(config).list_collections() if n.startswith(config.prefix)] == [name]
 

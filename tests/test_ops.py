@@ -61,7 +61,7 @@ def test_metrics_count_requests_stages_refusals_and_the_index(fresh, service):
     assert sample(text, "qa_index_documents") == info.documents
     assert sample(text, "qa_index_info", model=info.model, build_id=info.build_id) == 1
     assert sample(text, "qa_http_requests_in_progress") == 0  # the scrape itself is not counted
-    if callable(getattr(service.queries, "depth", None)):
+    if service.queue_depth() is not None:
         assert sample(text, "qa_encoder_queue_depth") == 0
 
 

@@ -25,8 +25,9 @@ def _leads(report: dict, margin: float = 0.01) -> tuple[float, float]:
 
 def _report(service, items, name):
     from eval.runner import evaluate
+    from qa.settings import Settings
 
-    return evaluate(service, items, name)
+    return evaluate(service, items, name, Settings())
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,7 @@ def test_reload_under_concurrent_load_drops_nothing(own_index, service, st_encod
         assert httpx.get(url + "/health").json()["build_id"] == built != before
         assert len(statuses) >= 12 and set(statuses) == {200}
         # the reloaded service kept the running encoder and its one batching thread
-        assert app.state.service.queries is service.queries
+        assert app.state.service._queries is service._queries
         assert sum(t.name == "query-encoder" for t in threading.enumerate()) == threads_before
 
 

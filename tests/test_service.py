@@ -119,8 +119,9 @@ def test_bad_questions(service, question, top_k):
 
 
 def test_passage_and_document_lookup(service):
-    hit, doc = service.passage("article-p000")
-    assert doc.text[hit.start] == hit.text[0]
+    hit = service.passage("article-p000")
+    doc = service.document(hit.doc_id)
+    assert doc.text[hit.start] == hit.text[0] and doc.passages == len(service.passages_of("article"))
     with pytest.raises(NotFound):
         service.passage("article-p999")
     assert [d.doc_id for d in service.documents()] == ["article"]

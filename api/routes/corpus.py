@@ -5,7 +5,7 @@ from fastapi import APIRouter
 
 from api.deps import Service, ServiceIfAny
 from api.schemas import ERRORS, DocumentDetail, DocumentSummary, FactOut, PassageDetail, PassageRef
-from qa.service import QAService
+from qa.types import DocumentInfo
 
 router = APIRouter(tags=["corpus"], responses=ERRORS)
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["corpus"], responses=ERRORS)
 @router.get("/passages/{passage_id}", response_model=PassageDetail)
 def passage(passage_id: str, service: Service):
     """One passage with its offsets into the original document."""
-    hit, _ = service.passage(passage_id)
+    hit = service.passage(passage_id)
     return PassageDetail(id=hit.passage_id, doc_id=hit.doc_id, title=hit.title, section=hit.section,
                          text=hit.text, start=hit.start, end=hit.end, page=hit.pages[0] if hit.pages else None,
                          pages=list(hit.pages))
@@ -22,7 +22,7 @@ def passage(passage_id: str, service: Service):
 @router.get("/documents", response_model=list[DocumentSummary])
 def documents(service: ServiceIfAny):
     """Every document: title, author, sections, size (none yet in a new knowledge base)."""
-    return [] if service is None else [_summary(service, d) for d in service.documents()]
+    return [] if service is None else [_summary(d) for d in service.documents()]
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentDetail)
@@ -31,11 +31,10 @@ def document(doc_id: str, service: Service):
     doc = service.document(doc_id)
     spans = [PassageRef(id=p.id, section=p.section, start=p.start, end=p.end) for p in service.passages_of(doc_id)]
     facts = [FactOut(kind=f.kind, value=f.value, start=f.start, end=f.end) for f in doc.facts]
-    return DocumentDetail(**_summary(service, doc), text=doc.text, passage_spans=spans, facts=facts)
+    return DocumentDetail(**_summary(doc), text=doc.text, passage_spans=spans, facts=facts)
 
 
-def _summary(service: QAService, doc) -> dict:
+def _summary(doc: DocumentInfo) -> dict:
     return dict(doc_id=doc.doc_id, title=doc.title, author=doc.author, sections=list(doc.sections),
-                chars=len(doc.text), passages=len(service.passages_of(doc.doc_id)), kind=doc.kind,
-                pages=len(doc.pages), page_starts=list(doc.pages), added_at=doc.added_at,
-                genre=doc.genre)
+                chars=len(doc.text), passages=doc.passages, kind=doc.kind, pages=len(doc.pages),
+                page_starts=list(doc.pages), added_at=doc.added_at, genre=doc.genre)
