@@ -256,13 +256,18 @@ class DocumentSummary(BaseModel):
     sections: list[str] = Field(description="its top-level headings, in order", examples=[_SECTIONS])
     chars: int = Field(description="characters (code points) in its original text", examples=[7917])
     passages: int = Field(description="passages it was split into", examples=[48])
-    kind: str = Field(description="markdown, text, pdf, docx or html", examples=["markdown", "pdf"])
-    pages: int = Field(description="pages of a paged document (PDF); 0 otherwise", examples=[0, 6])
+    kind: str = Field(description="markdown, text, pdf, docx, html, or a picture read by OCR: png, jpeg, tiff",
+                      examples=["markdown", "pdf"])
+    pages: int = Field(description="pages of a paged document (PDF, multi-page TIFF); 0 otherwise", examples=[0, 6])
     page_starts: list[int] = Field(description="offset in text where each page starts (paged documents)",
                                    examples=[[], [0, 1196, 2738, 4093, 5519, 6826]])
     added_at: str = Field(description="when this version of the document was indexed (ISO 8601)", examples=[_BUILT_AT])
     genre: str = Field(description="how its structure was read: report (一、（一） headings), law (第X章 headings, "
                                    "第X条 units) or faq (问/答 units)", examples=["report", "law"])
+    ocr_pages: list[int] = Field(default_factory=list, description="1-based pages whose text was read by OCR "
+                                 "(a scan, the scanned pages of a mixed PDF, a picture)", examples=[[], [3, 4]])
+    low_confidence_pages: list[int] = Field(default_factory=list, description="those of ocr_pages read with low "
+                                            "confidence: their text may hold misread characters", examples=[[], [4]])
 
 
 class FactOut(BaseModel):

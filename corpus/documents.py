@@ -35,6 +35,8 @@ class Document:
     kind: str = "markdown"
     pages: tuple[int, ...] = ()
     meta: tuple[tuple[str, str], ...] = ()
+    ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text was read by OCR (a scan, a picture)
+    low_confidence_pages: tuple[int, ...] = ()  # those of them OCR read with low confidence
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -123,8 +125,12 @@ def read_document(path: Path, limits: Limits = Limits()) -> Document:
         raise DocumentTooLarge(f"{path}: {exc}") from None
     except FormatError as exc:
         raise CorpusError(f"{path}: {exc}") from None
+    if got.low_confidence_pages:
+        log.warning("%s: OCR read page(s) %s with low confidence; check their text", path,
+                    ", ".join(map(str, got.low_confidence_pages)))
     return Document(doc_id_for(path), str(path), got.text, hashlib.sha256(raw).hexdigest(),
-                    kind=got.kind, pages=got.pages, meta=tuple(sorted(got.meta.items())))
+                    kind=got.kind, pages=got.pages, meta=tuple(sorted(got.meta.items())),
+                    ocr_pages=got.ocr_pages, low_confidence_pages=got.low_confidence_pages)
 
 
 def load_documents(paths: list[Path], limits: Limits = Limits()) -> list[Document]:

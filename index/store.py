@@ -54,10 +54,13 @@ class DocumentRecord:
     added_at: str = ""  # when this content was indexed (kept while the document is unchanged)
     facts: tuple[Fact, ...] = ()  # the document's own title, author, source… with their offsets
     genre: str = "report"  # how its structure was read: report, law or faq (corpus.structure)
+    ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read
+    low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence
 
     def as_document(self) -> Document:
         """The source document as it was read, to parse and embed again."""
-        return Document(self.doc_id, self.path, self.text, self.sha256, kind=self.kind, pages=self.pages, meta=self.meta)
+        return Document(self.doc_id, self.path, self.text, self.sha256, kind=self.kind, pages=self.pages,
+                        meta=self.meta, ocr_pages=self.ocr_pages, low_confidence_pages=self.low_confidence_pages)
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,8 @@ def _read(target: Path, manifest: Manifest, backend: Backend) -> LoadedIndex:
         row = json.loads(line)
         documents[row["doc_id"]] = DocumentRecord(**{
             **row, "sections": tuple(row["sections"]), "pages": tuple(row["pages"]),
+            "ocr_pages": tuple(row.get("ocr_pages", ())),
+            "low_confidence_pages": tuple(row.get("low_confidence_pages", ())),
             "meta": tuple(tuple(kv) for kv in row["meta"]), "facts": tuple(Fact(**f) for f in row["facts"])})
     passages = []
     for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():

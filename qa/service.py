@@ -368,4 +368,5 @@ class QAService:
 
 def _document(record: DocumentRecord, passages: int) -> DocumentInfo:
     return DocumentInfo(record.doc_id, record.title, record.author, record.sections, record.text, record.kind,
-                        record.genre, record.pages, record.added_at, record.facts, passages)
+                        record.genre, record.pages, record.added_at, record.facts, passages, record.ocr_pages,
+                        record.low_confidence_pages)

@@ -101,6 +101,8 @@ class DocumentInfo:
     added_at: str  # when this content was indexed
     facts: tuple[Fact, ...]  # its own title, author, source… with their offsets
     passages: int  # how many passages it was cut into
+    ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read (a scan, a picture)
+    low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence: check their text
 
 
 @dataclass(frozen=True)

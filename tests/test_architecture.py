@@ -30,6 +30,8 @@ HEAVY = {
     "matplotlib": {"eval/report.py"},
     "filelock": {"index/lock.py"},
     "pypdfium2": {"corpus/formats/pdf.py"},
+    "rapidocr_onnxruntime": {"corpus/formats/ocr.py"},
+    "PIL": {"corpus/formats/image.py"},
     "docx": {"corpus/formats/docx.py"},
     "lxml": {"corpus/formats/html.py"},
     "sqlite3": {"index/cache.py"},

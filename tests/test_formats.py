@@ -226,7 +226,7 @@ def test_pages_start_where_each_page_does():
 
 def test_layout_repair_on_made_up_lines():
     """Paragraph breaks from geometry: an indented first line, a short last line, a numbered line."""
-    from corpus.formats.pdf import Line, layout
+    from corpus.formats.layout import Line, layout
 
     def line(text, top, x0=50.0, x1=545.0, size=14.0):
         return Line(text, x0, x1, top - size, top, size)
@@ -245,7 +245,7 @@ def test_layout_repair_on_made_up_lines():
 
 def test_layout_of_mirrored_pages_and_pages_without_text():
     """A book's even pages sit further right: their lines are not all 'indented'; an empty page covers nothing."""
-    from corpus.formats.pdf import Line, layout
+    from corpus.formats.layout import Line, layout
 
     def page(shift, first, ch):  # different words on each page: the same line at the same height would be running
         x0 = 50.0 + shift
@@ -271,8 +271,17 @@ def _garble(data: bytes) -> bytes:
     return data[:9] + bytes((b * 7 + 13) % 256 for b in data[9:-7]) + data[-7:]
 
 
+def _blank_scan() -> bytes:
+    """A scan of a blank sheet: a picture and no text, by OCR either."""
+    import numpy as np
+
+    from corpus.formats.image import pdf_of
+
+    return pdf_of([np.full((842, 595, 3), 255, np.uint8)], 72)
+
+
 BAD = [
-    ("scanned.pdf", lambda: (FIXTURES / "scanned.pdf").read_bytes(), "no text layer; OCR is not supported"),
+    ("blank.pdf", lambda: _blank_scan(), "no text on any page, not even by OCR"),
     ("secret.pdf", lambda: (FIXTURES / "encrypted.pdf").read_bytes(), "encrypted PDF: it needs a password"),
     ("cut.pdf", lambda: _cut(PDF.read_bytes()), "truncated PDF"),
     ("garbled.pdf", lambda: _garble(PDF.read_bytes()), "corrupt PDF"),
@@ -286,7 +295,7 @@ BAD = [
     ("blob.htm", lambda: bytes(range(256)) * 4, r"the extension says HTML but the content is not HTML \(it is binary"),
     ("nav.html", lambda: "<html><body><nav>首页</nav><footer>版权</footer></body></html>".encode(), "holds no text"),
     ("print.md", lambda: PDF.read_bytes(), "looks like a PDF, not UTF-8 text"),
-    ("report.doc", lambda: b"\xd0\xcf\x11\xe0", r"unsupported file type \(use .md, .txt, .pdf, .docx, .html or .htm\)"),
+    ("report.doc", lambda: b"\xd0\xcf\x11\xe0", r"unsupported file type \(use .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, .jpeg, .tif or .tiff\)"),
 ]
 
 
@@ -301,21 +310,23 @@ def test_bad_files_are_refused_by_name_with_the_reason(tmp_path, name, content, 
 
 def test_a_bad_file_stops_a_folder_before_anything_is_built(tmp_path):
     (tmp_path / "good.pdf").write_bytes(PDF.read_bytes())
-    (tmp_path / "scan.pdf").write_bytes((FIXTURES / "scanned.pdf").read_bytes())
-    with pytest.raises(CorpusError, match=r"scan\.pdf: no text layer"):
+    (tmp_path / "scan.pdf").write_bytes(_blank_scan())
+    with pytest.raises(CorpusError, match=r"scan\.pdf: no text on any page"):
         load_documents([tmp_path])
 
 
 def test_the_suffix_table_lists_every_type_in_messages(tmp_path):
-    assert SUFFIXES == (".md", ".txt", ".pdf", ".docx", ".html", ".htm")
+    assert SUFFIXES == (".md", ".txt", ".pdf", ".docx", ".html", ".htm", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
     (tmp_path / "a.xlsx").write_bytes(b"PK\x03\x04")
-    with pytest.raises(CorpusError, match=r"folder holds no .md, .txt, .pdf, .docx, .html or .htm files"):
+    with pytest.raises(CorpusError, match=r"folder holds no .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, "
+                                          r".jpeg, .tif or .tiff files"):
         load_documents([tmp_path])
     assert extract(Path("x.TXT"), "正文。".encode()).text == "正文。"  # the suffix is matched in any case
 
 
 def test_heavy_libraries_stay_in_their_format_module():
-    own = {"pypdfium2": "pdf.py", "docx": "docx.py", "lxml": "html.py"}
+    own = {"pypdfium2": "pdf.py", "docx": "docx.py", "lxml": "html.py", "rapidocr_onnxruntime": "ocr.py",
+           "PIL": "image.py"}
     for path in (ROOT / "corpus").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
@@ -326,7 +337,8 @@ def test_heavy_libraries_stay_in_their_format_module():
     # and none is imported until a file of its format is read
     code = ("import json, sys; from pathlib import Path; from corpus.documents import load_documents; "
             "load_documents([Path('corpus/data')]); "
-            "print(json.dumps([m for m in ('pypdfium2', 'docx', 'lxml') if m in sys.modules]))")
+            "print(json.dumps([m for m in ('pypdfium2', 'docx', 'lxml', 'rapidocr_onnxruntime', 'onnxruntime', "
+            "'cv2', 'PIL') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 

@@ -37,4 +37,5 @@ def document(doc_id: str, service: Service):
 def _summary(doc: DocumentInfo) -> dict:
     return dict(doc_id=doc.doc_id, title=doc.title, author=doc.author, sections=list(doc.sections),
                 chars=len(doc.text), passages=doc.passages, kind=doc.kind, pages=len(doc.pages),
-                page_starts=list(doc.pages), added_at=doc.added_at, genre=doc.genre)
+                page_starts=list(doc.pages), added_at=doc.added_at, genre=doc.genre, ocr_pages=list(doc.ocr_pages),
+                low_confidence_pages=list(doc.low_confidence_pages))

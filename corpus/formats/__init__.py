@@ -21,10 +21,18 @@ FORMATS: dict[str, tuple[str, str]] = {
     ".docx": ("docx", "docx"),
     ".html": ("html", "html"),
     ".htm": ("html", "html"),
+    # pictures of pages, read by OCR (corpus/formats/ocr.py)
+    ".png": ("png", "image"),
+    ".jpg": ("jpeg", "image"),
+    ".jpeg": ("jpeg", "image"),
+    ".tif": ("tiff", "image"),
+    ".tiff": ("tiff", "image"),
 }
 SUFFIXES = tuple(FORMATS)
-NAMES = {"markdown": "Markdown", "text": "text", "pdf": "PDF", "docx": "Word (.docx)", "html": "HTML"}
-_CONTENT_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "HTML"}
+NAMES = {"markdown": "Markdown", "text": "text", "pdf": "PDF", "docx": "Word (.docx)", "html": "HTML",
+         "png": "PNG", "jpeg": "JPEG", "tiff": "TIFF"}
+_CONTENT_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "HTML", "png": "a PNG picture",
+                  "jpeg": "a JPEG picture", "tiff": "a TIFF picture"}
 
 
 class FormatError(ValueError):
@@ -49,9 +57,18 @@ class Limits:
     pages: int = 2_000  # pages of a PDF (QA_MAX_PDF_PAGES)
     paragraphs: int = 100_000  # paragraphs of a Word document (QA_MAX_DOCX_PARAGRAPHS)
     seconds: float = 60.0  # to extract one file's text (QA_MAX_EXTRACT_SECONDS)
+    # OCR reads a page in 7–11 s here (README, "Scans"): a file with pages to read so has its
+    # own budgets, and the pages it may hold are bounded before any is read.
+    ocr_pages: int = 200  # pages read by OCR in one file (QA_MAX_OCR_PAGES)
+    ocr_seconds: float = 1800.0  # to extract a file with pages read by OCR (QA_MAX_OCR_SECONDS)
+    ocr_threads: int = 1  # cores one OCR uses; the others keep answering questions (QA_OCR_THREADS)
+    pixels: int = 100_000_000  # pixels of one image (QA_MAX_IMAGE_PIXELS), checked before it is decoded
 
     def clock(self) -> "Clock":
-        return Clock(time.monotonic() + self.seconds, self.seconds)
+        return Clock(time.monotonic() + self.seconds, self.seconds, "QA_MAX_EXTRACT_SECONDS")
+
+    def ocr_clock(self) -> "Clock":
+        return Clock(time.monotonic() + self.ocr_seconds, self.ocr_seconds, "QA_MAX_OCR_SECONDS")
 
     def check_chars(self, text: str) -> str:
         if len(text) > self.chars:
@@ -65,10 +82,11 @@ class Clock:
 
     deadline: float
     seconds: float
+    setting: str
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
-            raise TooBig(f"reading it took over {self.seconds:g} s; the limit is QA_MAX_EXTRACT_SECONDS")
+            raise TooBig(f"reading it took over {self.seconds:g} s; the limit is {self.setting}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,8 @@ class Extracted:
     kind: str
     pages: tuple[int, ...] = ()
     meta: dict[str, str] = field(default_factory=dict)
+    ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text was read by OCR
+    low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence
 
 
 def listing(suffixes: tuple[str, ...] = SUFFIXES) -> str:
