@@ -187,7 +187,8 @@ def bench_http(settings: Settings, rounds: int, load: int) -> dict:
 
 def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, build: bool = True,
         scale: tuple[int, ...] = (), data_dir: Path | None = None, backends: tuple[str, ...] = (),
-        scale_only: bool = False, abuse: bool = False, txtai: bool = False, kbs: bool = False) -> dict:
+        scale_only: bool = False, abuse: bool = False, txtai: bool = False, kbs: bool = False,
+        ocr: bool = False) -> dict:
     """Every figure of `qa bench`; ``scale`` sizes are timed on each of ``backends`` (default: the configured one)."""
     report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     if scale:
@@ -212,6 +213,10 @@ def run(settings: Settings, corpus: list[Path], rounds: int = 3, load: int = 0, 
         from eval.compare_txtai import bench_txtai
 
         report["txtai"] = bench_txtai(settings, rounds)
+    if ocr:
+        from eval.scans import bench_ocr
+
+        report["ocr"] = bench_ocr(settings)
     if abuse:
         from eval.abuse import bench_abuse
 
@@ -286,6 +291,10 @@ def table(r: dict) -> str:
         from eval.compare_txtai import txtai_rows
 
         rows += txtai_rows(r["txtai"])
+    if "ocr" in r:
+        from eval.scans import ocr_rows
+
+        rows += ocr_rows(r["ocr"])
     if "abuse" in r:
         from eval.abuse import abuse_rows
 

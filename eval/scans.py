@@ -82,6 +82,20 @@ def edit_distance(a: str, b: str) -> int:
     return int(row[-1])
 
 
+def distance_within(part: str, text: str) -> int:
+    """The fewest edits that make ``part`` a piece of ``text`` (its best match anywhere in it)."""
+    if not part:
+        return 0
+    codes = np.array([ord(c) for c in text])
+    steps = np.arange(len(text) + 1)
+    row = np.zeros(len(text) + 1, dtype=np.int64)  # the match may start anywhere
+    for i, ch in enumerate(part, 1):
+        diagonal = row[:-1] + (codes != ord(ch))
+        candidate = np.concatenate([[i], np.minimum(row[1:] + 1, diagonal)])
+        row = np.minimum.accumulate(candidate - steps) + steps
+    return int(row.min())
+
+
 def cer(reference: str, read: str) -> float:
     """Character error rate of ``read`` against ``reference``, whitespace aside."""
     ref, hyp = "".join(reference.split()), "".join(read.split())
@@ -108,3 +122,92 @@ def read_scan(scan: Scan, limits: Limits = Limits(), source: Path = ARTICLE_PDF)
     pages = len(got.ocr_pages)
     log.info("%s: %d pages by OCR in %.1f s", scan.name, pages, seconds)
     return Reading(scan, got, seconds / max(1, pages), cer(reference.text, got.text), pages), scan_bytes
+
+
+# The scans `qa bench --ocr` reads: the two resolutions the issue names, and the worse of them
+# with a scanner's noise and a sheet fed half a degree askew.
+SCANS = (Scan(300), Scan(150), Scan(150, noise=20, angle=0.5, seed=1))
+
+
+def answers_on_their_pages(service, questions, reference: Extracted) -> tuple[int, list[str]]:
+    """(answers given, the questions whose answer is not on the page it cites): each cited page
+    of the scan's document must hold that part of the answer on the text PDF's same page, as
+    OCR read it (at most one character in ten read otherwise)."""
+    from corpus.pages import pages_of
+    from corpus.text import squash
+
+    pages = [squash(reference.text[a:b]) for a, b in zip(reference.pages, reference.pages[1:] + (len(reference.text),))]
+    answered, wrong = 0, []
+    for question in questions:
+        answer = service.ask(question.question).answer
+        if answer is None or answer.source != "passage":
+            continue
+        answered += 1
+        document = service.document(answer.doc_id)
+        bounds = list(document.pages) + [len(document.text)]
+        cited = pages_of(document.pages, answer.start, answer.end)
+        for n in cited:
+            part = squash(document.text[max(answer.start, bounds[n - 1]):min(answer.end, bounds[n])])
+            if part and distance_within(part, pages[n - 1]) > 0.1 * len(part):
+                wrong.append(question.question)
+                break
+    return answered, wrong
+
+
+def scan_quality(settings, scan: Scan, workdir: Path, progress: bool = False) -> dict:
+    """The scan of the article read by OCR against the text PDF: character error rate, seconds a
+    page, and the labelled set over an index of each (recall@1, answers, and whether every answer
+    from the scan is on the page it cites)."""
+    from eval.dataset import load_jsonl
+    from eval.runner import DEFAULT_DATASET, corpus_service, run
+    from qa.loading import release_backend
+
+    reading, scan_bytes = read_scan(scan)
+    figures = {"name": scan.name, "cer": round(reading.cer, 4), "seconds_per_page": round(reading.seconds_per_page, 2),
+               "pages": reading.pages, "low_confidence_pages": list(reading.extracted.low_confidence_pages)}
+    folders = {"text_pdf": workdir / "text", "scanned": workdir / f"scan-{scan.dpi}"}
+    for kind, folder in folders.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "article.pdf").write_bytes(ARTICLE_PDF.read_bytes() if kind == "text_pdf" else scan_bytes)
+        pipeline = run(settings, dataset=DEFAULT_DATASET, corpus=folder, progress=progress,
+                       cache=workdir / "cache")["retrievers"]["pipeline"]
+        figures[kind] = {"recall@1": pipeline["recall@1"], "answer_accuracy": pipeline["answer_accuracy"]}
+    service = corpus_service(folders["scanned"], settings, progress, workdir / "cache")
+    try:
+        answered, wrong = answers_on_their_pages(service, load_jsonl(DEFAULT_DATASET),
+                                                 extract(ARTICLE_PDF, ARTICLE_PDF.read_bytes()))
+    finally:
+        release_backend(settings)
+    figures["answers"], figures["answers_off_their_page"] = answered, wrong
+    return figures
+
+
+def bench_ocr(settings, scans=SCANS) -> dict:
+    """`qa bench --ocr`: each scan's reading, and the labelled set over the first (300 dpi)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        first = scan_quality(settings, scans[0], Path(tmp))
+    others = []
+    for scan in scans[1:]:
+        reading, _ = read_scan(scan)
+        others.append({"scan": scan.name, "cer": round(reading.cer, 4),
+                       "seconds_per_page": round(reading.seconds_per_page, 2),
+                       "low_confidence_pages": list(reading.extracted.low_confidence_pages)})
+    return {"quality": first, "readings": [{"scan": first["name"], **{k: first[k] for k in (
+        "cer", "seconds_per_page", "low_confidence_pages")}}] + others}
+
+
+def ocr_rows(r: dict) -> list[tuple[str, str, str]]:
+    """`qa bench` table rows: (figure, value, note)."""
+    q = r["quality"]
+    rows = [(f"OCR, the article scanned at {x['scan']}", f"CER {x['cer']:.2%}, {x['seconds_per_page']} s a page",
+             f"target CER ≤ 3 % at 300 dpi; pages of low confidence: {x['low_confidence_pages'] or 'none'}")
+            for x in r["readings"]]
+    scan, text = q["scanned"], q["text_pdf"]
+    rows.append((f"OCR, labelled set on the {q['name']} scan",
+                 f"recall@1 {scan['recall@1']} (text PDF {text['recall@1']}), answers {scan['answer_accuracy']} "
+                 f"({text['answer_accuracy']})",
+                 f"target recall@1 within 0.03; {q['answers']} answers, off their cited page: "
+                 f"{len(q['answers_off_their_page'])}"))
+    return rows

@@ -427,7 +427,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         report = run(settings, corpus, rounds=args.rounds, load=args.load or 0, build=not args.no_build,
                      scale=tuple(args.scale or ()), backends=tuple(dict.fromkeys(args.backend or ())),
                      scale_only=args.scale_only, data_dir=Path(args.scale_data) if args.scale_data else None,
-                     abuse=args.abuse, txtai=args.txtai, kbs=args.kbs)
+                     abuse=args.abuse, txtai=args.txtai, kbs=args.kbs, ocr=args.ocr)
     except CompareError as exc:
         raise CLIError(str(exc)) from None
     print(table(report))
@@ -547,6 +547,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--txtai", action="store_true",
                        help="also time txtai's in-process hybrid search on the same model and passages, "
                             "interleaved with /ask (txtai comes with the test extra)")
+    bench.add_argument("--ocr", action="store_true",
+                       help="also read scans of the article by OCR: error rate, seconds a page, the labelled set "
+                            "(several minutes)")
     bench.add_argument("--scale-only", action="store_true", help="only the --scale runs")
     bench.add_argument("--scale-data", metavar="DIR", help="where the public sets for --scale are (default: ../shared/data)")
     bench.add_argument("--json", dest="json_out", help="write the figures as JSON")

@@ -62,18 +62,24 @@ def reading_order(lines: list[Line], width: float) -> list[Line]:
 
 
 def _rows(lines: list[Line]) -> list[Line]:
-    """Pieces of one row (a running header's left and right halves) joined into one line, as
-    PDFium joins them in a text layer, so both readings of a page find the same lines."""
+    """Pieces of one row (a running header's left and right halves) joined into one line, left
+    to right, as PDFium joins them in a text layer, so both readings of a page find the same lines."""
     out: list[Line] = []
     for line in lines:
         prev = out[-1] if out else None
-        overlap = min(prev.top, line.top) - max(prev.bottom, line.bottom) if prev else 0
-        if prev and line.x0 >= prev.x1 and overlap >= 0.5 * min(prev.top - prev.bottom, line.top - line.bottom):
-            out[-1] = Line(prev.text + " " + line.text, prev.x0, line.x1, min(prev.bottom, line.bottom),
+        if prev and _same_row(prev, line):
+            left, right = sorted((prev, line), key=lambda x: x.x0)
+            out[-1] = Line(left.text + " " + right.text, left.x0, right.x1, min(prev.bottom, line.bottom),
                            max(prev.top, line.top), max((prev, line), key=lambda x: len(x.text)).size)
         else:
             out.append(line)
     return out
+
+
+def _same_row(a: Line, b: Line) -> bool:
+    """Side by side (apart, not overlapping), and at one height: they share half the lower one's height."""
+    overlap = min(a.top, b.top) - max(a.bottom, b.bottom)
+    return (b.x0 >= a.x1 or a.x0 >= b.x1) and overlap >= 0.5 * min(a.top - a.bottom, b.top - b.bottom)
 
 
 def _gutter(lines: list[Line], width: float) -> float | None:
