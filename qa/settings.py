@@ -89,6 +89,11 @@ class Settings:
     max_pdf_pages: int = 2_000  # pages of one PDF
     max_docx_paragraphs: int = 100_000  # paragraphs of one Word document
     max_extract_seconds: float = 60.0  # to read one file's text
+    # Scans and pictures (OCR, 7–11 s a page here with one core): their own budgets.
+    max_ocr_pages: int = 200  # pages of one file read by OCR
+    max_ocr_seconds: float = 1800.0  # to read a file that has pages to OCR
+    ocr_threads: int = 1  # cores one OCR uses (the rest keep answering; two made it 10 % faster here)
+    max_image_pixels: int = 100_000_000  # pixels of one picture, checked before it is decoded
     watch_s: float = 2.0  # how often the server looks for a new index version; 0: only on reload
     shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may take to finish
     backend: str = "faiss"  # where vectors and the lexical index live: faiss (in process) | milvus
@@ -104,7 +109,8 @@ class Settings:
     @property
     def read_limits(self) -> Limits:
         """How much one document may cost to read (corpus.formats.Limits)."""
-        return Limits(self.max_document_chars, self.max_pdf_pages, self.max_docx_paragraphs, self.max_extract_seconds)
+        return Limits(self.max_document_chars, self.max_pdf_pages, self.max_docx_paragraphs, self.max_extract_seconds,
+                      self.max_ocr_pages, self.max_ocr_seconds, self.ocr_threads, self.max_image_pixels)
 
     @property
     def split(self) -> SplitSettings:
@@ -191,12 +197,14 @@ def check(s: Settings) -> None:
     if s.max_connections < 1:
         raise bad("max_connections", "must be at least 1")
     for name in ("max_connections_per_client", "max_pending_per_client", "max_document_chars", "max_pdf_pages",
-                 "max_docx_paragraphs"):
+                 "max_docx_paragraphs", "max_ocr_pages", "ocr_threads", "max_image_pixels"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
     for name in ("header_timeout_s", "body_timeout_s", "shutdown_timeout_s", "max_extract_seconds"):
         if not 0 < getattr(s, name) <= 3600:
             raise bad(name, "must be more than 0 and at most 3600 seconds")
+    if not 0 < s.max_ocr_seconds <= 86_400:
+        raise bad("max_ocr_seconds", "must be more than 0 and at most 86400 seconds (a day)")
     try:
         s.split
     except ValueError as exc:

@@ -392,11 +392,16 @@ def test_documents_panel_uploads_a_pdf_cites_its_pages_and_removes_it(admin_page
     expect(status).to_have_class("status error")
     assert "管理员令牌" in status.inner_text() and "403" in status.inner_text()
     page.fill("#admin-token", ADMIN_TOKEN)
-    scanned = FIXTURES / "scanned.pdf"
+    import numpy as np
+
+    from corpus.formats.image import pdf_of
+
+    blank = {"name": "blank.pdf", "mimeType": "application/pdf",  # a scan of an empty sheet: no text, even by OCR
+             "buffer": pdf_of([np.full((842, 595, 3), 255, np.uint8)], 72)}
     refused = httpx.post(admin_server + "/documents", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                         files={"files": (scanned.name, scanned.read_bytes())})
-    assert refused.status_code == 422 and "scanned.pdf" in refused.json()["detail"]
-    page.set_input_files("#upload-input", str(scanned))
+                         files={"files": (blank["name"], blank["buffer"])})
+    assert refused.status_code == 422 and "blank.pdf" in refused.json()["detail"]
+    page.set_input_files("#upload-input", files=[blank])
     expect(status).to_contain_text(refused.json()["detail"])
     expect(status).to_have_class("status error")
     _screenshot(page, "documents_refused")

@@ -188,3 +188,25 @@ def test_the_scanned_article_reads_and_answers_as_the_text_pdf(real_settings, tm
     assert q["cer"] <= 0.03 and q["pages"] == 6 and q["low_confidence_pages"] == []
     assert q["scanned"]["recall@1"] >= q["text_pdf"]["recall@1"] - 0.03
     assert q["answers"] >= 130 and q["answers_off_their_page"] == []
+
+
+@pytest.mark.slow
+def test_an_uploaded_scan_is_answered_from_with_its_ocr_pages_named(real_settings, tmp_path):
+    """A real multipart upload of a scanned PDF: indexed by OCR, asked, its pages named over HTTP."""
+    from .conftest import small_server
+
+    token = {"Authorization": "Bearer s3cret-admin"}
+    with small_server("faiss", real_settings, tmp_path, {"note.md": "# 通知\n\n会议定于周五举行。\n"},
+                      admin_token="s3cret-admin") as (client, _):
+        r = client.post("/documents", headers=token,
+                        files=[("files", ("扫描件.pdf", (FIXTURES / "scanned.pdf").read_bytes(), "application/pdf"))])
+        assert r.status_code == 200, r.text
+        doc_id = r.json()["added"][0]
+        listed = {d["doc_id"]: d for d in client.get("/documents").json()}
+        assert listed[doc_id]["ocr_pages"] == [1] and listed[doc_id]["low_confidence_pages"] == []
+        assert listed["note"]["ocr_pages"] == []
+        detail = client.get(f"/documents/{doc_id}").json()
+        assert detail["kind"] == "pdf" and detail["ocr_pages"] == [1] and TITLE in detail["text"]
+        answer = client.post("/ask", json={"question": "社会保障是一项什么制度？"}).json()["answer"]
+        assert answer["doc_id"] == doc_id and answer["page"] == 1
+        assert detail["text"][answer["start"]:answer["end"]] == answer["text"]

@@ -235,7 +235,7 @@ async function ask(question) {
   }
 }
 
-const KINDS = { markdown: "Markdown", text: "纯文本", pdf: "PDF", docx: "Word", html: "HTML" };
+const KINDS = { markdown: "Markdown", text: "纯文本", pdf: "PDF", docx: "Word", html: "HTML", png: "PNG 图片", jpeg: "JPEG 图片", tiff: "TIFF 图片" };
 const kindName = (kind) => KINDS[kind] || kind || "未知";
 
 // The document's text with the cited span [a, b) in <mark id="cited"> and an empty marker
@@ -264,9 +264,13 @@ async function showDocument(docId, start, end, kb) {
     const doc = await api(kbPath(`/documents/${encodeURIComponent(docId)}`, kb));
     const chars = codePoints(doc.text);
     const [a, b] = span(start, end, chars.length);
-    const about = [kindName(doc.kind), doc.pages ? `${doc.pages} 页` : "", `${chars.length} 字`].filter(Boolean).join(" · ");
+    const pageList = (xs) => (xs || []).map((n) => `第 ${n} 页`).join("、");
+    const about = [kindName(doc.kind), doc.pages ? `${doc.pages} 页` : "", `${chars.length} 字`,
+      (doc.ocr_pages || []).length ? `文字识别（OCR）：${pageList(doc.ocr_pages)}` : ""].filter(Boolean).join(" · ");
+    const doubtful = (doc.low_confidence_pages || []).length
+      ? `<p class="meta warn" id="low-confidence">${esc(pageList(doc.low_confidence_pages))}识别置信度低，引文请对照原件核实。</p>` : "";
     view.innerHTML = `<a class="back" href="#">← 返回结果</a><h2>${esc(doc.title)}</h2>
-      <p class="meta">${esc(about)}</p><pre>${documentHtml(chars, a, b, doc.page_starts)}</pre>`;
+      <p class="meta">${esc(about)}</p>${doubtful}<pre>${documentHtml(chars, a, b, doc.page_starts)}</pre>`;
   } catch (e) {
     showError(pageFailure(`无法显示文档 ${docId}`, e));
     return;
