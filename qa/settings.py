@@ -89,10 +89,10 @@ class Settings:
     max_pdf_pages: int = 2_000  # pages of one PDF
     max_docx_paragraphs: int = 100_000  # paragraphs of one Word document
     max_extract_seconds: float = 60.0  # to read one file's text
-    # Scans and pictures (OCR, 7–11 s a page here with one core): their own budgets.
+    # Scans and pictures (OCR: 13–18 s a page here on one core, 6.6–10 on two): their own budgets.
     max_ocr_pages: int = 200  # pages of one file read by OCR
     max_ocr_seconds: float = 1800.0  # to read a file that has pages to OCR
-    ocr_threads: int = 1  # cores one OCR uses (the rest keep answering; two made it 10 % faster here)
+    ocr_threads: int = 0  # cores one OCR uses; 0: all but one, which keeps answering questions
     max_image_pixels: int = 100_000_000  # pixels of one picture, checked before it is decoded
     watch_s: float = 2.0  # how often the server looks for a new index version; 0: only on reload
     shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may take to finish
@@ -197,12 +197,14 @@ def check(s: Settings) -> None:
     if s.max_connections < 1:
         raise bad("max_connections", "must be at least 1")
     for name in ("max_connections_per_client", "max_pending_per_client", "max_document_chars", "max_pdf_pages",
-                 "max_docx_paragraphs", "max_ocr_pages", "ocr_threads", "max_image_pixels"):
+                 "max_docx_paragraphs", "max_ocr_pages", "max_image_pixels"):
         if getattr(s, name) < 1:
             raise bad(name, "must be at least 1")
     for name in ("header_timeout_s", "body_timeout_s", "shutdown_timeout_s", "max_extract_seconds"):
         if not 0 < getattr(s, name) <= 3600:
             raise bad(name, "must be more than 0 and at most 3600 seconds")
+    if s.ocr_threads < 0:
+        raise bad("ocr_threads", "must be 0 (all cores but one) or more")
     if not 0 < s.max_ocr_seconds <= 86_400:
         raise bad("max_ocr_seconds", "must be more than 0 and at most 86400 seconds (a day)")
     try:

@@ -104,7 +104,7 @@ def test_a_change_made_by_another_process_is_picked_up_without_a_restart(server,
 
 
 def _blank_pdf() -> bytes:
-    """A one-page PDF with no text layer, as a scan without OCR is."""
+    """A one-page PDF with no text, not even by OCR (a blank page)."""
     import io
 
     import pypdfium2 as pdfium
@@ -136,7 +136,7 @@ def test_a_refused_upload_leaves_the_served_version_and_its_files(server):
     cases = [  # (files, method, path, status, message)
         (_files(("b/note.md", CLINIC), ("a/note.html", "<h1>只有标题</h1>")), "POST", "/documents", 422,
          "note.html: no body text"),  # all or nothing: note.md is not kept either
-        ({"file": ("scan.pdf", _blank_pdf())}, "PUT", "/documents/other", 422, "no text layer"),
+        ({"file": ("scan.pdf", _blank_pdf())}, "PUT", "/documents/other", 422, "no text on any page"),
         ({"file": ("other.md", "# 只有标题\n".encode())}, "PUT", "/documents/other", 422, "no body text"),
     ]
     for files, method, path, status, message in cases:

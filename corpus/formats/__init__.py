@@ -57,11 +57,11 @@ class Limits:
     pages: int = 2_000  # pages of a PDF (QA_MAX_PDF_PAGES)
     paragraphs: int = 100_000  # paragraphs of a Word document (QA_MAX_DOCX_PARAGRAPHS)
     seconds: float = 60.0  # to extract one file's text (QA_MAX_EXTRACT_SECONDS)
-    # OCR reads a page in 7–11 s here (README, "Scans"): a file with pages to read so has its
+    # OCR reads a page in 7–18 s here (README, "Scans"): a file with pages to read so has its
     # own budgets, and the pages it may hold are bounded before any is read.
     ocr_pages: int = 200  # pages read by OCR in one file (QA_MAX_OCR_PAGES)
     ocr_seconds: float = 1800.0  # to extract a file with pages read by OCR (QA_MAX_OCR_SECONDS)
-    ocr_threads: int = 1  # cores one OCR uses; the others keep answering questions (QA_OCR_THREADS)
+    ocr_threads: int = 0  # cores one OCR uses, 0: all but one, which keeps answering questions (QA_OCR_THREADS)
     pixels: int = 100_000_000  # pixels of one image (QA_MAX_IMAGE_PIXELS), checked before it is decoded
 
     def clock(self) -> "Clock":

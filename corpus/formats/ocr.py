@@ -3,12 +3,13 @@
 The engine is rapidocr-onnxruntime: PaddleOCR's Chinese detection and recognition models
 (PP-OCRv4) run by onnxruntime, the models inside the wheel, so nothing is downloaded at run
 time.  Tesseract (Debian's ``tesseract-ocr-chi-sim``) was the other candidate; the README
-("Scans") gives both one's figures on the scanned article.  One engine serves the process,
-one page at a time: onnxruntime already uses every core, and two pages at once would only
-share them and double the memory.
+("Scans") gives both one's figures on the scanned article.  Pages are read one at a time (a
+lock), each on ``Limits.ocr_threads`` cores (QA_OCR_THREADS), so a scan never takes every core
+from the questions, and two scans queue rather than share the cores and double the memory.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 from dataclasses import dataclass
@@ -39,17 +40,18 @@ class OcrLine:
 
 
 def _engine(threads: int):
+    threads = threads or max(1, (os.cpu_count() or 2) - 1)
     if threads not in _ENGINES:
         from rapidocr_onnxruntime import RapidOCR
 
-        _ENGINES[threads] = RapidOCR(**{f"{part}_{kind}_op_num_threads": threads if kind == "intra" else 1
-                                        for part in ("det", "rec") for kind in ("intra", "inter")})
+        # the global keys: rapidocr copies them over every model's own (utils/parse_parameters.py)
+        _ENGINES[threads] = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
     return _ENGINES[threads]
 
 
-def read(image: np.ndarray, threads: int = 1) -> list[OcrLine]:
+def read(image: np.ndarray, threads: int = 0) -> list[OcrLine]:
     """The lines of ``image`` (an RGB or grey array), top to bottom as the detector orders them,
-    read with ``threads`` cores."""
+    read with ``threads`` cores (0: all but one)."""
     with _LOCK:
         # Without the line-angle classifier: it took whole lines of the scanned article for
         # upside down (cls_thresh 0.9), and the recogniser then read them as nothing: 7 lines
@@ -83,7 +85,7 @@ def confidence(lines: list[OcrLine]) -> float:
     return sum(line.score * len(line.text) for line in lines) / chars if chars else 1.0
 
 
-def page(image: np.ndarray, unit: float, threads: int = 1) -> tuple[list[Line], float]:
+def page(image: np.ndarray, unit: float, threads: int = 0) -> tuple[list[Line], float]:
     """A picture of a page as lines in the page's units (``unit`` per pixel; y up, as PDF's) in
     reading order, and the page's confidence."""
     height = image.shape[0]
