@@ -197,7 +197,7 @@ def bench_ocr(settings, scans=SCANS) -> dict:
     import os
 
     cores = Limits().ocr_threads or max(1, (os.cpu_count() or 2) - 1)  # as corpus.formats.ocr resolves 0
-    return {"quality": first, "cores": cores, "readings": [{"scan": first["name"], **{k: first[k] for k in (
+    return {"quality": first, "cores": cores, "answering": bench_answering_while_reading(settings), "readings": [{"scan": first["name"], **{k: first[k] for k in (
         "cer", "seconds_per_page", "low_confidence_pages")}}] + others}
 
 
@@ -214,4 +214,71 @@ def ocr_rows(r: dict) -> list[tuple[str, str, str]]:
                  f"({text['answer_accuracy']})",
                  f"target recall@1 within 0.03; {q['answers']} answers, off their cited page: "
                  f"{len(q['answers_off_their_page'])}"))
+    if "answering" in r:
+        w = r["answering"]
+        rows.append((f"OCR, questions while a {w['scan']} scan is uploaded and read",
+                     f"p50 {w['during_ms']['p50']} against {w['alone_ms']['p50']} alone ({w['ratio']}×)",
+                     f"upload {w['upload_status']} in {w['upload_s']} s; every question answered"))
     return rows
+
+
+def _upload(port: int, token: str, name: str, content: bytes) -> tuple[int, float]:
+    """POST /documents with one file, as a browser's multipart form sends it: (status, seconds)."""
+    import http.client
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    started = time.perf_counter()
+    conn.request("POST", "/documents", body, {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                             "Authorization": f"Bearer {token}"})
+    status = conn.getresponse().status
+    return status, time.perf_counter() - started
+
+
+def bench_answering_while_reading(settings, scan: Scan = Scan(150)) -> dict:
+    """Does a scan being read stall the questions?  An ordinary question's latency on a server of its
+    own, alone and then while a 6-page scan of the article is uploaded to it and read by OCR."""
+    import tempfile
+    import threading
+
+    from corpus.documents import load_documents
+    from eval.serving import Client, start_server, stop_server
+    from eval.timing import QUESTIONS, summary
+    from qa import updates
+
+    token = "bench-admin-token-for-ocr"
+    with tempfile.TemporaryDirectory() as tmp:
+        own = settings.with_(index_dir=Path(tmp) / "index", documents_dir=Path(tmp) / "uploads")
+        updates.apply(own, add=load_documents(list(settings.corpus)))  # the embedding cache spares the model's work
+        scan_bytes = scanned(ARTICLE_PDF.read_bytes(), scan)
+        proc, port, _ = start_server(own, env={"QA_ADMIN_TOKEN": token, "QA_RATE_PER_S": "0"})
+        try:
+            client = Client(port)
+
+            def asked(until) -> list[float]:
+                ms = []
+                while not until():
+                    for q in QUESTIONS:
+                        t = time.perf_counter()
+                        status, _ = client.ask(q)
+                        ms.append((time.perf_counter() - t) * 1000)
+                        if status != 200:
+                            raise RuntimeError(f"/ask answered {status} while a scan was read")
+                return ms
+
+            rounds = iter(range(3))
+            alone = asked(lambda: next(rounds, None) is None)
+            done: dict = {}
+            upload = threading.Thread(target=lambda: done.update(zip(("status", "seconds"),
+                                                                     _upload(port, token, "scan.pdf", scan_bytes))))
+            upload.start()
+            during = asked(lambda: not upload.is_alive())
+            upload.join()
+        finally:
+            stop_server(proc)
+    a, d = summary(alone), summary(during)
+    return {"scan": scan.name, "upload_status": done.get("status"), "upload_s": round(done.get("seconds", 0.0), 1),
+            "alone_ms": a, "during_ms": d, "ratio": round(d["p50"] / a["p50"], 2) if a["p50"] else None}
