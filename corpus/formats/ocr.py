@@ -4,11 +4,13 @@ The engine is rapidocr-onnxruntime: PaddleOCR's Chinese detection and recognitio
 (PP-OCRv4) run by onnxruntime, the models inside the wheel, so nothing is downloaded at run
 time.  Tesseract (Debian's ``tesseract-ocr-chi-sim``) was the other candidate; the README
 ("Scans") gives both one's figures on the scanned article.  Pages are read one at a time (a
-lock), each on ``Limits.ocr_threads`` cores (QA_OCR_THREADS), so a scan never takes every core
-from the questions, and two scans queue rather than share the cores and double the memory.
+lock), in one worker process at low priority (``_worker``), each on ``Limits.ocr_threads``
+cores (QA_OCR_THREADS), so a scan never takes the cores from the questions, and two scans
+queue rather than share the cores and double the memory.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import statistics
 import threading
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from corpus.formats import FormatError
 from corpus.formats.layout import Line, reading_order
 from corpus.text import is_cjk
 
 _LOCK = threading.Lock()
-_ENGINES: dict[int, object] = {}
+_ENGINES: dict[int, object] = {}  # in the worker process
+_POOL = None
 # The longest side the detector sees: rapidocr shrinks larger pictures to it (its max_side_len),
 # so a page is rendered at this size and no larger (an A4 page at about 170 dpi).
 MAX_SIDE = 2000
@@ -51,13 +55,47 @@ def _engine(threads: int):
 
 def read(image: np.ndarray, threads: int = 0) -> list[OcrLine]:
     """The lines of ``image`` (an RGB or grey array), top to bottom as the detector orders them,
-    read with ``threads`` cores (0: all but one)."""
+    read with ``threads`` cores (0: all but one) in the OCR worker process."""
+    global _POOL
+    from concurrent.futures.process import BrokenProcessPool
+
     with _LOCK:
-        # Without the line-angle classifier: it took whole lines of the scanned article for
-        # upside down (cls_thresh 0.9), and the recogniser then read them as nothing: 7 lines
-        # lost, character error rate 4.7 % at 300 dpi.  Lines upside down on an upright page
-        # are not what scans hold.
-        found, _ = _engine(threads)(np.ascontiguousarray(image), use_cls=False, return_word_box=True)
+        try:
+            return _worker().submit(_read, np.ascontiguousarray(image), threads).result()
+        except BrokenProcessPool:  # the worker died (killed, out of memory): the next page gets a new one
+            _POOL = None
+            raise FormatError("the OCR worker stopped while reading a page (out of memory?)") from None
+
+
+def _worker():
+    """One process, started on first use, that runs every OCR of this process at low priority.
+
+    In the server's own process, reading a scan slowed every question 4.5× (p50 19.3 → 87.4
+    ms, p95 902 ms, `qa bench --ocr`): the recogniser's Python work took turns with the
+    questions' under one interpreter lock, and its core with the query encoder's.  Apart and
+    niced, the scheduler gives the questions their cores first.
+    """
+    global _POOL
+    if _POOL is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: forking a server that runs threads would copy its locks mid-use
+        _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
+        atexit.register(_POOL.shutdown)  # before the interpreter tears down the modules the pool's cleanup uses
+    return _POOL
+
+
+def _lower_priority() -> None:
+    os.nice(10)
+
+
+def _read(image: np.ndarray, threads: int) -> list[OcrLine]:
+    # Without the line-angle classifier: it took whole lines of the scanned article for
+    # upside down (cls_thresh 0.9), and the recogniser then read them as nothing: 7 lines
+    # lost, character error rate 4.7 % at 300 dpi.  Lines upside down on an upright page
+    # are not what scans hold.
+    found, _ = _engine(threads)(image, use_cls=False, return_word_box=True)
     lines = []
     for quad, text, score, *rest in found or ():
         text = text.strip()
