@@ -194,10 +194,9 @@ def bench_ocr(settings, scans=SCANS) -> dict:
         others.append({"scan": scan.name, "cer": round(reading.cer, 4),
                        "seconds_per_page": round(reading.seconds_per_page, 2),
                        "low_confidence_pages": list(reading.extracted.low_confidence_pages)})
-    import os
+    from corpus.formats.ocr import cores
 
-    cores = Limits().ocr_threads or max(1, (os.cpu_count() or 2) - 1)  # as corpus.formats.ocr resolves 0
-    return {"quality": first, "cores": cores, "answering": bench_answering_while_reading(settings), "readings": [{"scan": first["name"], **{k: first[k] for k in (
+    return {"quality": first, "cores": cores(Limits().ocr_threads), "answering": bench_answering_while_reading(settings), "readings": [{"scan": first["name"], **{k: first[k] for k in (
         "cer", "seconds_per_page", "low_confidence_pages")}}] + others}
 
 

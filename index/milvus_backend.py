@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,16 +157,13 @@ class MilvusBackend:
             log.warning("published %s, but: %s", manifest.build_id, exc)
 
 
-class _translated:
+@contextmanager
+def _translated():
     """Milvus's failures reach the caller as the store's (IndexStoreError), with the message kept."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, milvus.MilvusError):
-            raise IndexStoreError(str(exc)) from None
-        return False
+    try:
+        yield
+    except milvus.MilvusError as exc:
+        raise IndexStoreError(str(exc)) from None
 
 
 def _state(folder: Path) -> tuple[milvus.Rows, np.ndarray]:

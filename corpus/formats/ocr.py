@@ -43,8 +43,13 @@ class OcrLine:
     score: float
 
 
+def cores(threads: int) -> int:
+    """The cores an OCR of ``threads`` uses: 0 means all but one."""
+    return threads or max(1, (os.cpu_count() or 2) - 1)
+
+
 def _engine(threads: int):
-    threads = threads or max(1, (os.cpu_count() or 2) - 1)
+    threads = cores(threads)
     if threads not in _ENGINES:
         from rapidocr_onnxruntime import RapidOCR
 
