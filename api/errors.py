@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from qa.kbs import EmptyKnowledgeBase, KnowledgeBaseError, KnowledgeBaseExists, UnknownKnowledgeBase
-from qa.types import NotFound, Overloaded, QuestionError
+from qa.types import NotFound, Overloaded, PageUnavailable, QuestionError
 from qa.updates import DocumentError, DocumentTooLarge, UpdateError
 
 
@@ -34,7 +34,7 @@ class TooLarge(Exception):
 ERROR_STATUS = {QuestionError: 422, NotFound: 404, Unauthorized: 401, Forbidden: 403, ReloadFailed: 409,
                 NotReady: 503, TooLarge: 413, DocumentError: 422, DocumentTooLarge: 413,
                 UpdateError: 409, KnowledgeBaseError: 422, UnknownKnowledgeBase: 404, KnowledgeBaseExists: 409,
-                EmptyKnowledgeBase: 409}
+                EmptyKnowledgeBase: 409, PageUnavailable: 410}
 ERROR_HEADERS = {Unauthorized: {"WWW-Authenticate": "Bearer"}}
 JSON_ONLY = "the request body must be JSON, sent with content-type: application/json"
 

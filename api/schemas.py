@@ -268,6 +268,17 @@ class DocumentSummary(BaseModel):
                                  "(a scan, the scanned pages of a mixed PDF, a picture)", examples=[[], [3, 4]])
     low_confidence_pages: list[int] = Field(default_factory=list, description="those of ocr_pages read with low "
                                             "confidence: their text may hold misread characters", examples=[[], [4]])
+    page_images: bool = Field(default=False, description="its pages can be shown as pictures "
+                              "(GET /documents/{doc_id}/pages/{n}.png) with a span's characters boxed on them "
+                              "(GET /documents/{doc_id}/boxes): PDFs and pictures", examples=[False, True])
+
+
+class BoxOut(BaseModel):
+    page: int = Field(description="1-based page the box is on", examples=[2])
+    x0: float = Field(description="left edge, as a fraction of the page's width from its left", examples=[0.0856])
+    y0: float = Field(description="top edge, as a fraction of the page's height from its top", examples=[0.2185])
+    x1: float = Field(description="right edge, as a fraction of the page's width", examples=[0.9135])
+    y1: float = Field(description="bottom edge, as a fraction of the page's height", examples=[0.2315])
 
 
 class FactOut(BaseModel):

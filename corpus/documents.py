@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from corpus.boxes import LineBox
 from corpus.formats import SUFFIXES, FormatError, Limits, TooBig, extract, listing
 
 DEFAULT_CORPUS = Path(__file__).parent / "data"
@@ -37,6 +38,7 @@ class Document:
     meta: tuple[tuple[str, str], ...] = ()
     ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text was read by OCR (a scan, a picture)
     low_confidence_pages: tuple[int, ...] = ()  # those of them OCR read with low confidence
+    boxes: tuple[LineBox, ...] = ()  # where its lines lie on its pages (PDF, pictures; corpus.boxes)
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -130,7 +132,19 @@ def read_document(path: Path, limits: Limits = Limits()) -> Document:
                     ", ".join(map(str, got.low_confidence_pages)))
     return Document(doc_id_for(path), str(path), got.text, hashlib.sha256(raw).hexdigest(),
                     kind=got.kind, pages=got.pages, meta=tuple(sorted(got.meta.items())),
-                    ocr_pages=got.ocr_pages, low_confidence_pages=got.low_confidence_pages)
+                    ocr_pages=got.ocr_pages, low_confidence_pages=got.low_confidence_pages, boxes=got.boxes)
+
+
+def original(path: str, sha256: str) -> bytes:
+    """The bytes of the file a document was read from, as long as they are still the bytes it was
+    read from: a page shown beside a citation must be the page the citation points into."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"the file it was read from cannot be read now ({exc.strerror})") from None
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise CorpusError("the file it was read from has changed since it was indexed; index it again")
+    return raw
 
 
 def load_documents(paths: list[Path], limits: Limits = Limits()) -> list[Document]:

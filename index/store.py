@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.boxes import LineBox
 from corpus.documents import Document
 from corpus.facts import Fact
 from corpus.passages import Passage, SplitSettings
@@ -56,11 +57,13 @@ class DocumentRecord:
     genre: str = "report"  # how its structure was read: report, law or faq (corpus.structure)
     ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read
     low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence
+    boxes: tuple[LineBox, ...] = ()  # where its lines lie on its pages (corpus.boxes)
 
     def as_document(self) -> Document:
         """The source document as it was read, to parse and embed again."""
         return Document(self.doc_id, self.path, self.text, self.sha256, kind=self.kind, pages=self.pages,
-                        meta=self.meta, ocr_pages=self.ocr_pages, low_confidence_pages=self.low_confidence_pages)
+                        meta=self.meta, ocr_pages=self.ocr_pages, low_confidence_pages=self.low_confidence_pages,
+                        boxes=self.boxes)
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,7 @@ def _read(target: Path, manifest: Manifest, backend: Backend) -> LoadedIndex:
             **row, "sections": tuple(row["sections"]), "pages": tuple(row["pages"]),
             "ocr_pages": tuple(row.get("ocr_pages", ())),
             "low_confidence_pages": tuple(row.get("low_confidence_pages", ())),
+            "boxes": tuple(LineBox(**b) for b in row.get("boxes", ())),
             "meta": tuple(tuple(kv) for kv in row["meta"]), "facts": tuple(Fact(**f) for f in row["facts"])})
     passages = []
     for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():

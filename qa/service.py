@@ -15,6 +15,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from corpus.boxes import Rect, rects
+from corpus.formats import PICTURED
 from corpus.pages import pages_of
 from corpus.passages import Passage
 from corpus.tokenize import bigrams, tokenize
@@ -31,6 +33,7 @@ from qa.retrieval import Candidates, candidates
 from qa.sentence_stage import SentenceScores, SentenceStage
 from qa.settings import Settings
 from qa import reading
+from qa.page_images import PAGES
 from qa.span import short_answer
 from qa.types import Answer, AnswerSpan, DocumentInfo, Hit, IndexInfo, NotFound, QuestionError, Result
 
@@ -43,6 +46,8 @@ MIXED_TOP = 5
 # How much of the passage the reader reads, around the answer sentence: the reader's cost grows
 # with it (READMe, "The reader").
 READ_CHARS = 250
+# A request for boxes covers at most this many characters: a box a line, about 40 characters.
+MAX_BOXED_CHARS = 20_000
 # Where ask_with_candidates collects the short answer's candidates (for fitting its scorer).
 _TRACE: ContextVar[list | None] = ContextVar("span_candidates", default=None)
 
@@ -365,8 +370,30 @@ class QAService:
         self.document(doc_id)
         return [self.index.passages[r] for r in self._doc_rows[doc_id]]
 
+    def page_image(self, doc_id: str, number: int) -> bytes:
+        """Page ``number`` (1-based) of document ``doc_id`` as a PNG picture (NotFound for a document
+        without page pictures or a page it does not have; PageUnavailable when its file is gone or changed)."""
+        doc = self.document(doc_id)
+        if not doc.page_images:
+            raise NotFound(f"document '{doc_id}' is {doc.kind}: only PDFs and pictures have pages to show")
+        count = max(len(doc.pages), 1)  # a single picture is one page, and its text counts none
+        if not 1 <= number <= count:
+            raise NotFound(f"document '{doc_id}' has no page {number}: it has {count}")
+        record = self.index.documents[doc_id]
+        return PAGES.png(record.path, record.sha256, record.kind, number)
+
+    def boxes(self, doc_id: str, start: int, end: int) -> list[Rect]:
+        """Where the characters ``[start, end)`` of document ``doc_id``'s text lie on its pages: a box
+        a line, in fractions of the page; none for a document without page pictures."""
+        doc = self.document(doc_id)
+        if not 0 <= start < end <= len(doc.text):
+            raise QuestionError(f"start and end must satisfy 0 <= start < end <= {len(doc.text)} (the text's length)")
+        if end - start > MAX_BOXED_CHARS:
+            raise QuestionError(f"at most {MAX_BOXED_CHARS:,} characters at a time; asked for {end - start:,}")
+        return rects(self.index.documents[doc_id].boxes, start, end)
+
 
 def _document(record: DocumentRecord, passages: int) -> DocumentInfo:
     return DocumentInfo(record.doc_id, record.title, record.author, record.sections, record.text, record.kind,
                         record.genre, record.pages, record.added_at, record.facts, passages, record.ocr_pages,
-                        record.low_confidence_pages)
+                        record.low_confidence_pages, page_images=record.kind in PICTURED and bool(record.boxes))

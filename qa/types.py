@@ -103,6 +103,7 @@ class DocumentInfo:
     passages: int  # how many passages it was cut into
     ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read (a scan, a picture)
     low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence: check their text
+    page_images: bool = False  # its pages can be shown as pictures, a citation's characters boxed on them
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ class QuestionError(ValueError):
 
 class NotFound(LookupError):
     """An unknown document or passage id."""
+
+
+class PageUnavailable(RuntimeError):
+    """A page's picture cannot be made now: the file the document was read from is gone or has changed."""
 
 
 class Overloaded(RuntimeError):

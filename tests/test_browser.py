@@ -146,7 +146,7 @@ def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab(browser, ke
 # 𠀀 𡒄 𨙸 (CJK Extension B, common in names) and 🎉 are one code point each in Python and
 # in the API's offsets, but two UTF-16 units in a JavaScript string.
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 NAMES_MD = """# 𠀀先生与𡒄村的故事
 
@@ -458,6 +458,29 @@ def test_documents_panel_uploads_a_pdf_cites_its_pages_and_removes_it(admin_page
             .filter(m => m.compareDocumentPosition(cited) & Node.DOCUMENT_POSITION_FOLLOWING);
         return +before[before.length - 1].dataset.page; }""")
     assert page_of_cited == a["page"]
+    # beside the text, the cited page's picture with a box over each cited line, where the API puts it
+    boxes = httpx.get(admin_server + "/documents/article/boxes", params={"start": a["start"], "end": a["end"]}).json()
+    on_page = [b for b in boxes if b["page"] == a["page"]]
+    assert on_page
+    figure = page.locator(f"#page-pictures figure[data-page='{a['page']}']")
+    expect(figure).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.locator("img").element_handle())
+    assert page.eval_on_selector(f"#page-pictures figure[data-page='{a['page']}'] img",
+                                 "img => [img.naturalWidth, img.naturalHeight].sort((x, y) => y - x)[0]") == 1600
+    drawn = page.evaluate("""n => {
+        const img = document.querySelector(`#page-pictures figure[data-page='${n}'] img`).getBoundingClientRect();
+        return [...document.querySelectorAll(`#page-pictures figure[data-page='${n}'] .box`)].map(b => {
+            const r = b.getBoundingClientRect();
+            return [(r.left - img.left) / img.width, (r.top - img.top) / img.height,
+                    (r.right - img.left) / img.width, (r.bottom - img.top) / img.height]; }); }""", a["page"])
+    assert len(drawn) == len(on_page)
+    for got, want in zip(drawn, on_page):  # within a pixel or two of the picture as shown
+        assert got == pytest.approx([want["x0"], want["y0"], want["x1"], want["y1"]], abs=0.01)
+    assert page.query_selector("#picture-error") is None
+    page.wait_for_function("""() => {  // the pictures' column scrolled to the first boxed line
+        const column = document.querySelector('#page-pictures').getBoundingClientRect();
+        const box = document.querySelector('#page-pictures .box').getBoundingClientRect();
+        return box.top >= column.top && box.bottom <= column.bottom; }""")
     _screenshot(page, "document_pdf_pages")
     page.click("a.back")
     page.wait_for_selector("#results:not(.hidden)")

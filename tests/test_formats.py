@@ -224,6 +224,32 @@ def test_pages_start_where_each_page_does():
     assert pages_of(doc.pages, doc.pages[2] - 5, doc.pages[2] + 5) == (2, 3)
 
 
+def test_every_character_of_the_pdf_text_sits_where_pdfium_placed_it():
+    """A box for each line of the text, at the height and across the width PDFium gives its characters:
+    each character of a cited span is found inside the page's own box for it."""
+    from corpus.boxes import rects
+
+    doc = read_document(PDF)
+    assert doc.boxes and all(b.start + b.length <= len(doc.text) for b in doc.boxes)
+    assert [b.start for b in doc.boxes] == sorted(b.start for b in doc.boxes)
+    headings = sum(len(m) for m in re.findall(r"^#+ ", doc.text, re.M))
+    assert sum(b.length for b in doc.boxes) == len(doc.text.replace("\n", "")) - headings  # all but breaks and "# "
+    with pdfium.PdfDocument(PDF) as pdf:
+        for box in doc.boxes[::5]:
+            page = pdf[box.page - 1]
+            width, height = page.get_size()
+            textpage = page.get_textpage()
+            edges = box.lefts_rights()
+            ideographs = [i for i in range(box.length) if "\u4e00" <= doc.text[box.start + i] <= "\u9fff"]
+            for i in ideographs[:1] + ideographs[-1:]:  # PDFium finds the character at its box's centre
+                x, y = edges[i].mean() * width, (1 - (box.top + box.bottom) / 2) * height
+                found = textpage.get_index(x, y, 2, 2)
+                assert found is not None and textpage.get_text_range(found, 1) == doc.text[box.start + i], (box, i)
+    span = doc.text.index("社会保障是现代国家")
+    got = rects(doc.boxes, span, span + 9)
+    assert len(got) == 1 and got[0].page == 1 and 0 < got[0].x0 < got[0].x1 < 1 and 0 < got[0].y0 < got[0].y1 < 1
+
+
 def test_layout_repair_on_made_up_lines():
     """Paragraph breaks from geometry: an indented first line, a short last line, a numbered line."""
     from corpus.formats.layout import Line, layout
@@ -237,7 +263,8 @@ def test_layout_repair_on_made_up_lines():
              line("（一）第二段" + "字" * 38, 670, x0=78), line(full, 650), line("第 1 页", 20, x0=280, x1=310, size=9)]
     page2 = [line("页眉：某某文件", 820, size=9), line(full, 760), line("续完。", 740, x1=100),
              line("- 2 -", 20, x0=280, x1=310, size=9)]
-    text, starts = layout([page1, page2])
+    laid = layout([page1, page2])
+    text, starts = laid.text, laid.starts
     assert text == (f"# 标题在这里\n\n第一段开头，{'文' * 38}\n{full}\n第一段结束。\n\n（一）第二段{'字' * 38}\n"
                     f"{full}\n{full}\n续完。\n")  # headers, footers and page numbers gone; page 2 continues
     assert starts == (0, text.index(f"{full}\n续完"))
@@ -253,7 +280,8 @@ def test_layout_of_mirrored_pages_and_pages_without_text():
         lines += [Line(ch * 44, x0, 545 + shift, 680 - 20 * i, 694 - 20 * i, 14) for i in range(4)]
         return lines + [Line(ch + "完。", x0, x0 + 42, 600, 614, 14)]
 
-    text, starts = layout([page(0, "开头", "甲"), [], page(20, "", "乙"), page(0, "", "丙")])
+    laid = layout([page(0, "开头", "甲"), [], page(20, "", "乙"), page(0, "", "丙")])
+    text, starts = laid.text, laid.starts
     paragraphs = text.strip().split("\n\n")
     assert [p[0] for p in paragraphs] == ["开", "乙", "丙"]  # one paragraph a page, the shifted one too
     assert starts[1] == starts[2] == text.index("乙")

@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from corpus.documents import CorpusError, read_document
-from corpus.formats import Limits, TooBig, extract, ocr
+from corpus.boxes import rects
+from corpus.formats import Limits, TooBig, extract, ocr, page_png
 from corpus.formats.image import pdf_of
 from corpus.formats.layout import Line, reading_order
 from corpus.formats.pdf import render
@@ -39,6 +40,25 @@ def test_a_scanned_pdf_is_read_by_ocr_with_its_page_named():
     got = extract(Path("scan.pdf"), (FIXTURES / "scanned.pdf").read_bytes())
     assert got.text.startswith(f"# {TITLE}\n") and "社会保障是现代国家一项重要的社会经济制度" in got.text
     assert got.ocr_pages == (1,) and got.low_confidence_pages == () and got.pages == (0,)
+
+
+def test_ocr_places_each_character_where_the_text_layer_does(first_page):
+    """A scan of the text PDF's first page: a sentence's box read by OCR lies where PDFium puts the
+    same characters, within half a character, and holds the scan's ink."""
+    raw = pdf_of([first_page], 150)
+    scan = extract(Path("scan.pdf"), raw)
+    text = extract(Path("article.pdf"), ARTICLE_PDF.read_bytes())
+    sentence = "社会保障是现代国家一项重要的社会经济制度"
+    seen = [rects(x.boxes, x.text.index(sentence), x.text.index(sentence) + len(sentence)) for x in (scan, text)]
+    assert len(seen[0]) == len(seen[1]) >= 1
+    for by_ocr, by_pdfium in zip(*seen):
+        assert by_ocr.page == by_pdfium.page == 1
+        for a, b in zip((by_ocr.x0, by_ocr.y0, by_ocr.x1, by_ocr.y1), (by_pdfium.x0, by_pdfium.y0, by_pdfium.x1, by_pdfium.y1)):
+            assert a == pytest.approx(b, abs=0.01)  # a character of this article is 0.018 of the page wide
+    page = np.asarray(Image.open(io.BytesIO(page_png("pdf", raw, 1, 1600))).convert("L"))
+    h, w = page.shape
+    r = seen[0][0]
+    assert (page[int(r.y0 * h) : int(r.y1 * h) + 1, int(r.x0 * w) : int(r.x1 * w) + 1] < 128).mean() > 0.05
 
 
 @pytest.mark.slow

@@ -201,7 +201,7 @@ def poll_status(port: int, until: int) -> tuple[int, bytes]:
 
 # ---- 3. headers, and docs that work offline --------------------------------------------------
 
-STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 

@@ -258,8 +258,83 @@ function documentHtml(chars, a, b, pageStarts) {
   return html;
 }
 
+// Pictures of the pages a citation stands on, its characters boxed (PDFs and pictures, whose
+// characters the index placed on their pages). Fetched, not linked, so the API key goes
+// with them; the object URLs are let go when the next document is shown.
+let pictureUrls = [];
+const MAX_PICTURED_PAGES = 4;
+
+async function pictureUrl(url) {
+  let resp;
+  try {
+    resp = await fetch(url, apiKey ? { headers: { "X-API-Key": apiKey } } : {});
+  } catch (e) {
+    throw new PageError("无法连接到服务");
+  }
+  if (!resp.ok) {
+    let body = null;
+    try { body = await resp.json(); } catch (e) { /* judged by its status */ }
+    throw new PageError(httpMessage(resp, body));
+  }
+  const made = URL.createObjectURL(await resp.blob());
+  pictureUrls.push(made);
+  return made;
+}
+
+// One page's picture with a box over each cited line; positions are fractions of the page,
+// set through the style object (the page's CSP allows no style attribute).
+function pagePicture(url, number, boxes) {
+  const figure = document.createElement("figure");
+  figure.className = "page-picture";
+  figure.dataset.page = String(number);
+  const frame = document.createElement("div");
+  frame.className = "frame";
+  const img = document.createElement("img");
+  img.alt = `原件第 ${number} 页`;
+  img.src = url;
+  frame.append(img);
+  for (const b of boxes) {
+    const box = document.createElement("div");
+    box.className = "box";
+    Object.assign(box.style, { left: `${b.x0 * 100}%`, top: `${b.y0 * 100}%`,
+                               width: `${(b.x1 - b.x0) * 100}%`, height: `${(b.y1 - b.y0) * 100}%` });
+    frame.append(box);
+  }
+  const caption = document.createElement("figcaption");
+  caption.className = "meta";
+  caption.textContent = `原件第 ${number} 页，框出的是引文`;
+  figure.append(frame, caption);
+  return figure;
+}
+
+async function showPictures(aside, docId, a, b, kb) {
+  const base = kbPath(`/documents/${encodeURIComponent(docId)}`, kb);
+  try {
+    const boxes = await api(`${base}/boxes?start=${a}&end=${b}`);
+    const pages = [...new Set(boxes.map((x) => x.page))].slice(0, MAX_PICTURED_PAGES);
+    for (const n of pages) {
+      const url = await pictureUrl(`${base}/pages/${n}.png`);
+      const figure = pagePicture(url, n, boxes.filter((x) => x.page === n));
+      aside.append(figure);
+      if (n === pages[0]) {  // once drawn, the first boxed line a third of the way down the pictures' column
+        figure.querySelector("img").addEventListener("load", () => {
+          const box = figure.querySelector(".box");
+          if (box) aside.scrollTop += box.getBoundingClientRect().top - aside.getBoundingClientRect().top - aside.clientHeight / 3;
+        }, { once: true });
+      }
+    }
+  } catch (e) {
+    const note = document.createElement("p");
+    note.className = "meta warn";
+    note.id = "picture-error";
+    note.textContent = `无法显示原件页面：${pageFailure("页面无法显示原件", e)}`;
+    aside.append(note);
+  }
+}
+
 async function showDocument(docId, start, end, kb) {
   const view = $("#doc-view");
+  let shown;
   try {
     const doc = await api(kbPath(`/documents/${encodeURIComponent(docId)}`, kb));
     const chars = codePoints(doc.text);
@@ -269,21 +344,29 @@ async function showDocument(docId, start, end, kb) {
       (doc.ocr_pages || []).length ? `文字识别（OCR）：${pageList(doc.ocr_pages)}` : ""].filter(Boolean).join(" · ");
     const doubtful = (doc.low_confidence_pages || []).length
       ? `<p class="meta warn" id="low-confidence">${esc(pageList(doc.low_confidence_pages))}识别置信度低，引文请对照原件核实。</p>` : "";
+    const pictured = doc.page_images && b > a;
+    pictureUrls.forEach((u) => URL.revokeObjectURL(u));
+    pictureUrls = [];
     view.innerHTML = `<a class="back" href="#">← 返回结果</a><h2>${esc(doc.title)}</h2>
-      <p class="meta">${esc(about)}</p>${doubtful}<pre>${documentHtml(chars, a, b, doc.page_starts)}</pre>`;
+      <p class="meta">${esc(about)}</p>${doubtful}<div class="doc-body${pictured ? " pictured" : ""}">
+      <pre>${documentHtml(chars, a, b, doc.page_starts)}</pre>${pictured ? `<aside id="page-pictures"></aside>` : ""}</div>`;
+    shown = pictured && showPictures($("#page-pictures"), docId, a, b, kb);
   } catch (e) {
     showError(pageFailure(`无法显示文档 ${docId}`, e));
     return;
   }
   view.classList.remove("hidden");
+  document.body.classList.add("reading");
   $("#results").classList.add("hidden");
   $("#cited").scrollIntoView({ block: "center" });
+  await shown;
 }
 
 function route() {
   const m = location.hash.match(/^#(?:\/kb\/([^/]+))?\/doc\/([^/]+)\/(\d+)\/(\d+)$/);
   if (m) { showDocument(decodeURIComponent(m[2]), +m[3], +m[4], m[1] ? decodeURIComponent(m[1]) : "default"); return; }
   $("#doc-view").classList.add("hidden");
+  document.body.classList.remove("reading");
   $("#results").classList.remove("hidden");
 }
 

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus.boxes import LineBox
+
 # suffix -> (kind, module under corpus.formats whose ``extract(raw, kind)`` reads it)
 FORMATS: dict[str, tuple[str, str]] = {
     ".md": ("markdown", "plain"),
@@ -103,6 +105,7 @@ class Extracted:
     meta: dict[str, str] = field(default_factory=dict)
     ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text was read by OCR
     low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence
+    boxes: tuple[LineBox, ...] = ()  # where each line of ``text`` lies on its page (PDF, pictures)
 
 
 def listing(suffixes: tuple[str, ...] = SUFFIXES) -> str:
@@ -133,6 +136,20 @@ def mismatch(kind: str, found: str | None) -> FormatError:
     """The error for a file whose extension says ``kind`` but whose content is something else."""
     what = f" (it is {CONTENT[found]})" if found in CONTENT else ""
     return FormatError(f"the extension says {NAMES[kind]} but the content is not {_CONTENT_NAMES[kind]}{what}")
+
+
+PICTURED = ("pdf", "png", "jpeg", "tiff")  # the kinds whose pages can be shown as pictures (``page_png``)
+
+
+def page_png(kind: str, raw: bytes, number: int, longest: int) -> bytes:
+    """Page ``number`` (1-based) of a file of ``kind`` (one of ``PICTURED``), ``raw``, as a PNG picture
+    whose longest side is at most ``longest`` pixels; FormatError for a page it does not have."""
+    image = importlib.import_module(f"{__name__}.image")
+    if kind == "pdf":
+        return image.png_of(importlib.import_module(f"{__name__}.pdf").page_pixels(raw, number, longest))
+    if kind not in PICTURED:
+        raise FormatError(f"a {NAMES.get(kind, kind)} document has no pages to show")
+    return image.png_of(image.frame_pixels(raw, number, longest))
 
 
 def extract(path: Path, raw: bytes, limits: Limits = Limits()) -> Extracted:

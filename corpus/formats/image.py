@@ -24,7 +24,7 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
     if not raw.startswith(_SIGNATURES[kind]):
         raise mismatch(kind, sniff(raw))
     clock = limits.ocr_clock()
-    pages, scanned, doubtful = [], [], []
+    pages, sizes, scanned, doubtful = [], [], [], []
     try:
         picture = Image.open(io.BytesIO(raw))
         frames = getattr(picture, "n_frames", 1)
@@ -36,8 +36,10 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
             if width * height > limits.pixels:
                 raise TooBig(f"a picture of {width:,} × {height:,} pixels; the limit is {limits.pixels:,} "
                              "pixels (QA_MAX_IMAGE_PIXELS)")
-            lines, confidence = ocr.page(*_scaled(picture), limits.ocr_threads)
+            array, unit = _scaled(picture)
+            lines, confidence = ocr.page(array, unit, limits.ocr_threads)
             pages.append(lines)
+            sizes.append((array.shape[1] * unit, array.shape[0] * unit))  # the page's unit: the picture's pixel
             scanned.append(i + 1)
             if confidence < ocr.LOW_CONFIDENCE:
                 doubtful.append(i + 1)
@@ -48,10 +50,12 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
         raise FormatError(f"damaged or unreadable {kind.upper()} picture ({exc})") from None
     if not any(pages):
         raise FormatError("no text found in the picture by OCR")
-    text, starts = layout(pages)
-    if not text.strip():
+    laid = layout(pages, sizes)
+    if not laid.text.strip():
         raise FormatError("no text besides running headers, footers and page numbers")
-    return Extracted(text, kind, starts if len(pages) > 1 else (), {}, tuple(scanned), tuple(doubtful))
+    # one picture is one page: its boxes are on page 1 whether or not the text counts pages
+    return Extracted(laid.text, kind, laid.starts if len(pages) > 1 else (), {}, tuple(scanned), tuple(doubtful),
+                     laid.boxes)
 
 
 def _scaled(picture: Image.Image) -> tuple[np.ndarray, float]:
@@ -62,6 +66,27 @@ def _scaled(picture: Image.Image) -> tuple[np.ndarray, float]:
     if scale < 1:
         frame = frame.resize((round(frame.width * scale), round(frame.height * scale)), Image.Resampling.LANCZOS)
     return np.asarray(frame), 1 / scale
+
+
+def frame_pixels(raw: bytes, number: int, longest: int) -> np.ndarray:
+    """Frame ``number`` (1-based) of the picture ``raw``, upright, as RGB no larger than ``longest`` pixels a side."""
+    try:
+        picture = Image.open(io.BytesIO(raw))
+        if not 1 <= number <= getattr(picture, "n_frames", 1):
+            raise FormatError(f"no page {number} (the picture has {getattr(picture, 'n_frames', 1)})")
+        picture.seek(number - 1)
+        frame = ImageOps.exif_transpose(picture).convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise FormatError(f"damaged or unreadable picture ({exc})") from None
+    frame.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+    return np.asarray(frame)
+
+
+def png_of(pixels: np.ndarray) -> bytes:
+    """An RGB array as PNG bytes."""
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
 
 
 def pdf_of(pages: list[np.ndarray], dpi: float, quality: int = 85) -> bytes:

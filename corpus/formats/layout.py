@@ -14,6 +14,7 @@ import re
 import statistics
 from dataclasses import dataclass
 
+from corpus.boxes import LineBox, line_box
 from corpus.text import SECTION_RE, SUBSECTION_RE, ends_sentence, inside_word, is_cjk
 
 _EDGE_LEVELS = 2  # the top and bottom two line heights of a page may be running headers/footers
@@ -29,7 +30,7 @@ _PAGE_NUMBER_RE = re.compile(
 
 @dataclass(frozen=True)
 class Line:
-    """One line of text as PDFium found it, with its loose box (PDF units, y up)."""
+    """One line of text as PDFium or OCR found it, with its loose box (the page's units, y up)."""
 
     text: str
     x0: float
@@ -37,7 +38,16 @@ class Line:
     bottom: float
     top: float
     size: float  # median character-box height (half-unit steps): the font size, whatever the text matrix did
+    xs: tuple[tuple[float, float], ...] = ()  # each character's left and right edge; () when not known
 
+
+@dataclass(frozen=True)
+class Laid:
+    """A document's text as laid out, where each page starts in it, and where each line lies on its page."""
+
+    text: str
+    starts: tuple[int, ...]
+    boxes: tuple[LineBox, ...] = ()
 
 
 def reading_order(lines: list[Line], width: float) -> list[Line]:
@@ -69,8 +79,9 @@ def _rows(lines: list[Line]) -> list[Line]:
         prev = out[-1] if out else None
         if prev and _same_row(prev, line):
             left, right = sorted((prev, line), key=lambda x: x.x0)
+            xs = left.xs + ((left.x1, right.x0),) + right.xs if left.xs and right.xs else ()
             out[-1] = Line(left.text + " " + right.text, left.x0, right.x1, min(prev.bottom, line.bottom),
-                           max(prev.top, line.top), max((prev, line), key=lambda x: len(x.text)).size)
+                           max(prev.top, line.top), max((prev, line), key=lambda x: len(x.text)).size, xs)
         else:
             out.append(line)
     return out
@@ -214,8 +225,9 @@ def _join(a: str, b: str) -> str:
     return a + (" " if a and b and not is_cjk(a[-1]) and not is_cjk(b[0]) else "") + b
 
 
-def layout(pages: list[list[Line]]) -> tuple[str, tuple[int, ...]]:
-    """The document's text from its pages' lines, and the offset where each page starts.
+def layout(pages: list[list[Line]], sizes: list[tuple[float, float]] | None = None) -> Laid:
+    """The document's text from its pages' lines, the offset where each page starts, and, given
+    each page's ``sizes`` (width, height), where each line that has its characters' edges lies.
 
     A page without text starts where the next text does, so it covers no character.
     """
@@ -223,12 +235,13 @@ def layout(pages: list[list[Line]]) -> tuple[str, tuple[int, ...]]:
     kept = [[line for i, line in enumerate(page) if i not in dropped[p]] for p, page in enumerate(pages)]
     everything = [line for page in kept for line in page]
     if not everything:
-        return "", tuple(0 for _ in pages)
+        return Laid("", tuple(0 for _ in pages))
     body = _body(everything)
     out: list[str] = []
     length, starts, pending = 0, [], 0
+    boxes: list[LineBox] = []
     prev: Line | None = None
-    for lines in kept:
+    for number, lines in enumerate(kept, 1):
         pending += 1
         if not lines:
             continue
@@ -248,6 +261,9 @@ def layout(pages: list[list[Line]]) -> tuple[str, tuple[int, ...]]:
                 piece = sep + ("#" * _level(line, body) + " " if _level(line, body) else "") + line.text
                 out.append(piece)
                 length += len(piece)
+            if sizes and len(line.xs) == len(line.text):  # the line is the text's last characters
+                boxes.append(line_box(length - len(line.text), number, list(line.xs), line.bottom, line.top,
+                                      *sizes[number - 1]))
             prev = line
     starts.extend([length] * pending)
-    return "".join(out) + "\n", tuple(starts)
+    return Laid("".join(out) + "\n", tuple(starts), tuple(boxes))

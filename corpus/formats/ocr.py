@@ -138,7 +138,7 @@ def page(image: np.ndarray, unit: float, threads: int = 0) -> tuple[list[Line], 
         x0, y0 = min(b[0] for b in line.boxes), min(b[1] for b in line.boxes)
         x1, y1 = max(b[2] for b in line.boxes), max(b[3] for b in line.boxes)
         lines.append(Line(line.text, x0 * unit, x1 * unit, (height - y1) * unit, (height - y0) * unit,
-                          _size(line, unit)))
+                          _size(line, unit), tuple((b[0] * unit, b[2] * unit) for b in line.boxes)))
     return reading_order(lines, image.shape[1] * unit), confidence(found)
 
 

@@ -40,9 +40,11 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
         if count > limits.pages:
             raise TooBig(f"{count:,} pages; the limit is {limits.pages:,} (QA_MAX_PDF_PAGES)")
         pages: list[list[Line]] = []
+        sizes: list[tuple[float, float]] = []
         for i in range(count):  # the lock is taken a page at a time: another upload's PDF is read between
             with _LOCK:
                 pages.append(_lines(pdf, i))
+                sizes.append(tuple(pdf[i].get_size()))
             clock.check()
         scanned = [i + 1 for i, lines in enumerate(pages) if not lines]
         if len(scanned) > limits.ocr_pages:
@@ -65,10 +67,11 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
             pdf.close()
     if not any(line.text.strip() for page in pages for line in page):
         raise FormatError("no text on any page, not even by OCR (blank pages, or pictures without text)")
-    text, starts = layout(pages)
-    if not text.strip():
+    laid = layout(pages, sizes)
+    if not laid.text.strip():
         raise FormatError("no text besides running headers, footers and page numbers")
-    return Extracted(text, kind, starts, meta, ocr_pages=tuple(scanned), low_confidence_pages=tuple(doubtful))
+    return Extracted(laid.text, kind, laid.starts, meta, ocr_pages=tuple(scanned),
+                     low_confidence_pages=tuple(doubtful), boxes=laid.boxes)
 
 
 def _open(raw: bytes) -> pdfium.PdfDocument:
@@ -156,14 +159,47 @@ def _char(code: int) -> str:
 
 
 def _add_line(lines: list[Line], chars: list[str], boxes: list) -> None:
-    text = "".join(chars).strip()
+    while chars and chars[-1].isspace():
+        chars, boxes = chars[:-1], boxes[:-1]
+    while chars and chars[0].isspace():
+        chars, boxes = chars[1:], boxes[1:]
     real = [b for b in boxes if b is not None]
-    if not text or not real:
+    if not chars or not real:
         return
     size = round(statistics.median(b[3] - b[1] for b in real) * 2) / 2  # half-unit steps: one size per font
-    lines.append(Line(text, min(b[0] for b in real), max(b[2] for b in real),
-                      min(b[1] for b in real), max(b[3] for b in real), size))
+    lines.append(Line("".join(chars), min(b[0] for b in real), max(b[2] for b in real),
+                      min(b[1] for b in real), max(b[3] for b in real), size, _edges(boxes)))
 
+
+def _edges(boxes: list) -> tuple[tuple[float, float], ...]:
+    """Each character's left and right edge; a space (PDFium gives it no box) spans the gap between its neighbours."""
+    xs = [None if b is None else (b[0], b[2]) for b in boxes]
+    for i, x in enumerate(xs):
+        if x is None:
+            left = xs[i - 1][1] if i and xs[i - 1] else None
+            right = next((y[0] for y in xs[i + 1:] if y is not None), left)
+            left = right if left is None else left
+            xs[i] = (left, max(left, right))
+    return tuple(xs)
+
+
+
+def page_pixels(raw: bytes, number: int, longest: int) -> np.ndarray:
+    """Page ``number`` (1-based) of the PDF ``raw`` as an RGB picture whose longest side is ``longest`` pixels."""
+    with _LOCK:
+        pdf = _open(raw)
+        try:
+            if not 1 <= number <= len(pdf):
+                raise FormatError(f"no page {number} (the PDF has {len(pdf)})")
+            page = pdf[number - 1]
+            bitmap = page.render(scale=longest / max(page.get_size()))
+            try:
+                return bitmap.to_numpy()[:, :, :3].copy()
+            finally:
+                bitmap.close()
+                page.close()
+        finally:
+            pdf.close()
 
 
 def render(raw: bytes, dpi: float) -> list[np.ndarray]:
