@@ -14,7 +14,7 @@ from corpus.formats import FormatError, page_png
 from qa.types import PageUnavailable
 
 # The longest side of a page's picture: an A4 page at 137 dpi, where 10 pt text is sharp;
-# the article's pages came out at 90–160 KB as PNG, rendered in 60–120 ms here.
+# the article's pages came out at 150–190 KB (corpus.formats.image.png_of), in 90–140 ms here.
 LONGEST = 1600
 CACHED = 64  # pictures kept (about 10 MB)
 

@@ -83,9 +83,10 @@ def frame_pixels(raw: bytes, number: int, longest: int) -> np.ndarray:
 
 
 def png_of(pixels: np.ndarray) -> bytes:
-    """An RGB array as PNG bytes."""
+    """An RGB array as a PNG of 256 colours: a page of the article at 1,600 pixels took 560–700 KB
+    in full colour and 190 KB so (17 ms more), its text's edges as smooth to the eye."""
     out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "PNG")
+    Image.fromarray(pixels).quantize(256, method=Image.Quantize.FASTOCTREE).save(out, "PNG")
     return out.getvalue()
 
 
