@@ -34,6 +34,7 @@ HEAVY = {
     "PIL": {"corpus/formats/image.py"},
     "docx": {"corpus/formats/docx.py"},
     "lxml": {"corpus/formats/html.py"},
+    "openpyxl": {"corpus/formats/sheet.py"},
     "sqlite3": {"index/cache.py"},
     "torch": {"qa/reader.py", "eval/train_reader.py"},
     "opencc": {"eval/train_reader.py"},

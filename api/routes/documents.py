@@ -19,7 +19,7 @@ router = APIRouter(prefix="/documents", tags=["documents"], dependencies=[Depend
 local = APIRouter(prefix="/admin", tags=["documents"], dependencies=[Depends(require_admin)],
                   responses={s: {"model": ErrorOut} for s in (403, 409, 413, 422)})
 FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
-Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pdf, .docx, .html files, or pictures of pages (.png, .jpg, .tif) to read by OCR")]
+Files = Annotated[list[UploadFile], File(description="one or more .md, .txt, .pdf, .docx, .html, .xlsx, .csv files, or pictures of pages (.png, .jpg, .tif) to read by OCR")]
 
 
 @router.post("", response_model=Changed)

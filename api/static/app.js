@@ -235,7 +235,7 @@ async function ask(question) {
   }
 }
 
-const KINDS = { markdown: "Markdown", text: "纯文本", pdf: "PDF", docx: "Word", html: "HTML", png: "PNG 图片", jpeg: "JPEG 图片", tiff: "TIFF 图片" };
+const KINDS = { markdown: "Markdown", text: "纯文本", pdf: "PDF", docx: "Word", html: "HTML", png: "PNG 图片", jpeg: "JPEG 图片", tiff: "TIFF 图片", xlsx: "Excel", csv: "CSV" };
 const kindName = (kind) => KINDS[kind] || kind || "未知";
 
 // The document's text with the cited span [a, b) in <mark id="cited"> and an empty marker

@@ -23,6 +23,9 @@ FORMATS: dict[str, tuple[str, str]] = {
     ".docx": ("docx", "docx"),
     ".html": ("html", "html"),
     ".htm": ("html", "html"),
+    # spreadsheets: a row a sentence naming its columns (corpus/tables.py)
+    ".xlsx": ("xlsx", "sheet"),
+    ".csv": ("csv", "sheet"),
     # pictures of pages, read by OCR (corpus/formats/ocr.py)
     ".png": ("png", "image"),
     ".jpg": ("jpeg", "image"),
@@ -32,9 +35,9 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 SUFFIXES = tuple(FORMATS)
 NAMES = {"markdown": "Markdown", "text": "text", "pdf": "PDF", "docx": "Word (.docx)", "html": "HTML",
-         "png": "PNG", "jpeg": "JPEG", "tiff": "TIFF"}
+         "png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "xlsx": "Excel (.xlsx)", "csv": "CSV"}
 _CONTENT_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "HTML", "png": "a PNG picture",
-                  "jpeg": "a JPEG picture", "tiff": "a TIFF picture"}
+                  "jpeg": "a JPEG picture", "tiff": "a TIFF picture", "xlsx": "an Excel workbook", "csv": "CSV text"}
 
 
 class FormatError(ValueError):

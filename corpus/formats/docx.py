@@ -3,8 +3,8 @@
 A paragraph is a heading when its style (or a style it is based on) is Title, Subtitle
 or Heading N, in any language Word names them, or carries an outline level; it is
 written as a Markdown heading line so the structure parser makes it a section.  Each
-table row becomes one line, ``| cell | cell |``: the outer bars keep rows apart once
-cleaning has joined the lines of a block.
+table row becomes one sentence naming its columns (``corpus.tables``); a first row marked
+to repeat on every page (``w:tblHeader``) is the header.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
+from corpus.tables import Table as Cells, lines as table_lines
 
 _UNPACKED_MAX = 512 * 1024 * 1024  # a zip that would unpack to more is refused, not read
 _STYLE_LEVEL = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
@@ -105,7 +106,7 @@ def _text(paragraph) -> str:
 
 def _block(item) -> str:
     if isinstance(item, Table):
-        return "\n".join(_rows(item))
+        return "\n".join(table_lines(_cells(item)))
     text = _text(item)
     level = _heading_level(item)
     if level:
@@ -146,7 +147,7 @@ def _outline(ppr) -> int | None:
     return min(value + 1, 6) if value < 9 else 0
 
 
-def _rows(table) -> list[str]:
+def _cells(table) -> Cells:
     rows = []
     for row in table.rows:
         cells, seen = [], set()
@@ -155,9 +156,10 @@ def _rows(table) -> list[str]:
                 continue
             seen.add(id(cell._tc))
             cells.append(" ".join(" ".join(_text(p) for p in cell.paragraphs).split()))
-        if any(cells):
-            rows.append("| " + " | ".join(cells) + " |")
-    return rows
+        rows.append(tuple(cells))
+    first = table.rows[0]._tr.trPr if len(table.rows) else None
+    marked = first is not None and first.find(qn("w:tblHeader")) is not None
+    return Cells(tuple(rows), True if marked else None)
 
 
 def _meta(props) -> dict[str, str]:

@@ -3,8 +3,8 @@
 The main content is the page's one ``<article>``, else its ``<main>`` (or role=main),
 when it holds a fair share of the page's text, else the body; scripts, styles, hidden
 elements, navigation, asides, forms, footers and the page's own header are left out.  Headings become Markdown heading lines,
-block elements paragraphs, ``<br>`` a line break, and a table row one line
-``| cell | cell |`` (as the Word loader writes them).
+block elements paragraphs, ``<br>`` a line break, and a table row one sentence naming its
+columns (``corpus.tables``), as the Word loader writes them.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import lxml.etree
 import lxml.html
 
 from corpus.formats import BINARY, Extracted, FormatError, Limits, mismatch, sniff
+from corpus.tables import Table, lines as table_lines
 
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -154,7 +155,7 @@ class _Writer:
                 self.blocks.append(f"{'#' * _HEADINGS[tag]} {words}")
         elif tag == "table":
             self.flush()
-            rows = _rows(el)
+            rows = table_lines(_cells(el))
             if rows:
                 self.blocks.append("\n".join(rows))
         elif tag == "br":
@@ -176,12 +177,22 @@ class _Writer:
                 self.flush()
 
 
-def _rows(table) -> list[str]:
-    rows = []
+def _cells(table) -> Table:
+    """The table's rows; its first row is the header when it is in <thead> or all <th>, and
+    data when <th> cells head the rows instead (a form: 地址 | 北京市)."""
+    rows, tags = [], []
     for tr in table.iter("tr"):
         if next(tr.iterancestors("table"), None) is not table:
             continue  # a nested table's rows belong to its cell
-        cells = [_inline(cell) for cell in tr if cell.tag in ("td", "th")]
-        if any(cells):
-            rows.append("| " + " | ".join(cells) + " |")
-    return rows
+        cells = [cell for cell in tr if cell.tag in ("td", "th")]
+        if any(_inline(cell) for cell in cells):
+            rows.append(tuple(_inline(cell) for cell in cells))
+            tags.append((tuple(cell.tag for cell in cells), any(a.tag == "thead" for a in tr.iterancestors())))
+    if not rows:
+        return Table(())
+    (first, in_head), rest = tags[0], tags[1:]
+    if in_head or (set(first) == {"th"} and len(rows) > 1):
+        return Table(tuple(rows), True)
+    if rest and all(t[0] == "th" for t, _ in tags):
+        return Table(tuple(rows), False)
+    return Table(tuple(rows))
