@@ -9,6 +9,7 @@ import secrets
 import threading
 import time
 import zipfile
+import zlib
 
 import httpx
 
@@ -37,6 +38,37 @@ def docx_of_empty_paragraphs(n: int) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as package:
         for name, text in {**WORD_PACKAGE, "word/document.xml": body + "</w:body></w:document>"}.items():
             package.writestr(name, text)
+    return out.getvalue()
+
+
+def scan_pdf(pages: int, side: int, fill: int = 255) -> bytes:
+    """A PDF of ``pages`` pages without text, each showing one grey picture ``side`` × ``side``
+    pixels (of the value ``fill``), compressed with Flate: the pages of a scan.  The picture is
+    stored once and shared, and a uniform one compresses about 1,000 to 1, so 30,000 × 30,000
+    pixels (900 MB when decoded) take under 1 MB: a decompression bomb."""
+    squeeze = zlib.compressobj(9)
+    row = bytes([fill]) * side
+    chunks = [squeeze.compress(row) for _ in range(side)]
+    data = b"".join(chunks) + squeeze.flush()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (5 + 2 * i) for i in range(pages))
+               + b"] /Count %d >>" % pages,
+               b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+               b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n" % (side, side, len(data))
+               + data + b"\nendstream",
+               b"<< /Length 31 >>\nstream\nq 595 0 0 842 0 0 cm /Im0 Do Q\nendstream"]
+    for i in range(pages):
+        objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im0 3 0 R >> >> "
+                    b"/Contents 4 0 R >>", b"null"]
+    out, offsets = io.BytesIO(), []
+    out.write(b"%PDF-1.7\n")
+    for n, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
     return out.getvalue()
 
 

@@ -13,10 +13,11 @@ from PIL import Image
 
 from corpus.documents import CorpusError, read_document
 from corpus.boxes import rects
-from corpus.formats import Limits, TooBig, extract, ocr, page_png
+from corpus.formats import FormatError, Limits, TooBig, extract, ocr, page_png
 from corpus.formats.image import pdf_of
 from corpus.formats.layout import Line, reading_order
 from corpus.formats.pdf import render
+from eval.abuse import scan_pdf
 from eval.scans import Scan, cer, distance_within, edit_distance, scanned
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -105,6 +106,25 @@ def test_a_picture_too_large_is_refused_before_it_is_decoded(tmp_path):
     with pytest.raises(CorpusError, match=r"bomb\.png: a picture of 30,000 × 30,000 pixels; the limit is "
                                           r"100,000,000 pixels \(QA_MAX_IMAGE_PIXELS\)"):
         read_document(tmp_path / "bomb.png")
+
+
+def test_a_pdf_whose_picture_decodes_to_900_mb_is_read_within_bounds():
+    """A decompression bomb inside a PDF: one page showing a 30,000 × 30,000 picture in 0.9 MB.
+    PDFium renders it at the OCR's size, downsampling as it decodes (the process peaked at about
+    100 MB here), so it is read, and found to hold no text, like any blank scan."""
+    raw = scan_pdf(1, 30_000, fill=0)
+    assert len(raw) < 1_000_000
+    with pytest.raises(FormatError, match="no text on any page, not even by OCR"):
+        extract(Path("bomb.pdf"), raw)
+
+
+def test_a_2000_page_scan_is_refused_before_a_page_is_read(monkeypatch):
+    """2,000 pages without text: counted from their text layers, refused before OCR reads one."""
+    monkeypatch.setattr(ocr, "page", lambda *a, **k: pytest.fail("OCR read a page of a file it should refuse"))
+    with pytest.raises(TooBig, match=r"2,000 pages without text to read by OCR; the limit is 200 \(QA_MAX_OCR_PAGES\)"):
+        extract(Path("scan.pdf"), scan_pdf(2_000, 8))
+    with pytest.raises(TooBig, match=r"2,001 pages; the limit is 2,000 \(QA_MAX_PDF_PAGES\)"):
+        extract(Path("scan.pdf"), scan_pdf(2_001, 8))
 
 
 def test_too_many_pages_to_read_by_ocr_are_refused_before_any_is_read(first_page):
