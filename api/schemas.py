@@ -126,6 +126,17 @@ class Scores(BaseModel):
                          examples=[0.9913])
 
 
+class TableOut(BaseModel):
+    """A table of the document, and rows of it, as a citation names them."""
+
+    number: int = Field(description="the table's number in its document, in order from 1", examples=[1])
+    name: str = Field(description="its caption (HTML) or its sheet's name (Excel); empty when it has none",
+                      examples=["", "办理时间"])
+    first_row: int = Field(description="the first row the span covers, counting the table's rows from 1 "
+                                       "(its header row not among them)", examples=[2])
+    last_row: int = Field(description="the last row it covers", examples=[2])
+
+
 class Paged(BaseModel):
     """Where a cited span lies in a paged document (PDF)."""
 
@@ -133,6 +144,9 @@ class Paged(BaseModel):
                              examples=[None, 4])
     pages: list[int] = Field(default=[], description="every page the span touches; empty for unpaged documents",
                              examples=[[], [4, 5]])
+    table: TableOut | None = Field(default=None, description="the table the span lies in and the rows it covers "
+                                   "(tables of Word documents, web pages and spreadsheets); null outside tables",
+                                   examples=[None, {"number": 1, "name": "", "first_row": 1, "last_row": 1}])
 
 
 class AnswerSpanOut(BaseModel):

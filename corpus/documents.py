@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from corpus.boxes import LineBox
+from corpus.tables import TableSpan
 from corpus.formats import SUFFIXES, FormatError, Limits, TooBig, extract, listing
 
 DEFAULT_CORPUS = Path(__file__).parent / "data"
@@ -39,6 +40,7 @@ class Document:
     ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text was read by OCR (a scan, a picture)
     low_confidence_pages: tuple[int, ...] = ()  # those of them OCR read with low confidence
     boxes: tuple[LineBox, ...] = ()  # where its lines lie on its pages (PDF, pictures; corpus.boxes)
+    tables: tuple[TableSpan, ...] = ()  # where its tables' rows lie in ``text`` (corpus.tables)
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -132,7 +134,8 @@ def read_document(path: Path, limits: Limits = Limits()) -> Document:
                     ", ".join(map(str, got.low_confidence_pages)))
     return Document(doc_id_for(path), str(path), got.text, hashlib.sha256(raw).hexdigest(),
                     kind=got.kind, pages=got.pages, meta=tuple(sorted(got.meta.items())),
-                    ocr_pages=got.ocr_pages, low_confidence_pages=got.low_confidence_pages, boxes=got.boxes)
+                    ocr_pages=got.ocr_pages, low_confidence_pages=got.low_confidence_pages, boxes=got.boxes,
+                    tables=got.tables)
 
 
 def original(path: str, sha256: str) -> bytes:

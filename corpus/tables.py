@@ -10,7 +10,8 @@ Whether the first row names the columns is taken from the file where it says so 
 ``<th>``/``<thead>``, Word's repeated header row, a spreadsheet's or CSV's first row).
 Where it does not, a table of two columns is read as names and values (地址 | 北京市: a
 form, where the first row is data), and a wider one as headed by its first row, the way
-nearly every table of figures is set.  Everything here is pure.
+nearly every table of figures is set.  Where each table's rows lie in the document's text
+is kept (``TableSpan``), so a citation names the table and its rows.  Everything here is pure.
 """
 from __future__ import annotations
 
@@ -25,6 +26,67 @@ class Table:
 
     rows: tuple[tuple[str, ...], ...]
     header: bool | None = None  # True: marked so; False: marked as data; None: the file does not say
+
+
+@dataclass(frozen=True)
+class TableBlock:
+    """A table as a loader writes it: its name (a caption, a sheet's name; "" when it has none) and its lines."""
+
+    name: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableSpan:
+    """Where a table's written rows lie in its document's text."""
+
+    number: int  # 1-based, in the document's order
+    name: str  # its caption or sheet name; "" when it has none
+    rows: tuple[tuple[int, int], ...]  # each written row's [start, end); rows count from 1, the header not among them
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """The table a citation lies in, and the rows it covers (1-based, among the written rows)."""
+
+    number: int
+    name: str
+    first_row: int
+    last_row: int
+
+
+def join(blocks: list[str | TableBlock], sep: str = "\n\n") -> tuple[str, tuple[TableSpan, ...]]:
+    """Blocks of text joined by ``sep`` (a table's lines by newlines), and where each table's rows lie."""
+    parts: list[str] = []
+    spans: list[TableSpan] = []
+    at = 0
+    for block in blocks:
+        written = block.lines if isinstance(block, TableBlock) else (block,)
+        if not any(written):
+            continue
+        if parts:
+            parts.append(sep)
+            at += len(sep)
+        rows = []
+        for i, line in enumerate(written):
+            if i:
+                parts.append("\n")
+                at += 1
+            rows.append((at, at + len(line)))
+            parts.append(line)
+            at += len(line)
+        if isinstance(block, TableBlock):
+            spans.append(TableSpan(len(spans) + 1, block.name, tuple(rows)))
+    return "".join(parts), tuple(spans)
+
+
+def cited(tables: tuple[TableSpan, ...], start: int, end: int) -> TableRef | None:
+    """The first table whose rows the text ``[start, end)`` touches, and those rows; None outside every table."""
+    for table in tables:
+        rows = [n for n, (a, b) in enumerate(table.rows, 1) if a < end and start < b]
+        if rows:
+            return TableRef(table.number, table.name, rows[0], rows[-1])
+    return None
 
 
 def lines(table: Table) -> list[str]:

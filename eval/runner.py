@@ -292,15 +292,16 @@ def _cached_service(documents: list, cache: Path, name: str, settings: Settings,
 
 def corpus_service(folder: Path, settings: Settings, progress: bool, cache: Path) -> QAService:
     """A service over a folder of documents, for a labelled set written over it; the index is
-    cached by the documents' ids, contents and extracted text and the settings, so a changed
-    file, or a file read differently by a changed loader, rebuilds it."""
+    cached by the documents' ids and contents, all that was read of them (text, pages, boxes,
+    tables) and the settings, so a changed file, or one read differently by a changed loader,
+    rebuilds it."""
     from corpus.documents import CorpusError, load_documents
 
     try:
         documents = load_documents([folder], settings.read_limits)
     except CorpusError as exc:
         raise DatasetError(str(exc)) from None
-    key = hashlib.sha256("\n".join(f"{d.doc_id} {d.sha256} {hashlib.sha256(d.text.encode()).hexdigest()}"
+    key = hashlib.sha256("\n".join(f"{d.doc_id} {d.sha256} {hashlib.sha256(repr(d).encode()).hexdigest()}"
                                    for d in documents).encode()).hexdigest()[:12]
     return _cached_service(documents, cache, f"{folder.resolve().name}-{key}", settings, progress)
 

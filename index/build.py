@@ -90,7 +90,7 @@ def embed(documents: list[Document], encoder: Encoder, split: SplitSettings, pol
             doc.sha256, doc.text, kind=doc.kind, pages=doc.pages, meta=doc.meta, added_at=now,
             facts=document_facts(doc.text, pd.parsed.title_parts, pd.parsed.author, doc.meta),
             genre=pd.parsed.genre, ocr_pages=doc.ocr_pages, low_confidence_pages=doc.low_confidence_pages,
-            boxes=doc.boxes)
+            boxes=doc.boxes, tables=doc.tables)
         parts.append(store.Part(record, tuple(mine), vectors[row : row + n], sentence_vectors[srow : srow + ns],
                           tuple(tokens[row : row + n])))
         row, srow = row + n, srow + ns

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.boxes import LineBox
+from corpus.tables import TableSpan
 from corpus.documents import Document
 from corpus.facts import Fact
 from corpus.passages import Passage, SplitSettings
@@ -58,12 +59,13 @@ class DocumentRecord:
     ocr_pages: tuple[int, ...] = ()  # pages whose text OCR read
     low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence
     boxes: tuple[LineBox, ...] = ()  # where its lines lie on its pages (corpus.boxes)
+    tables: tuple[TableSpan, ...] = ()  # where its tables' rows lie in ``text`` (corpus.tables)
 
     def as_document(self) -> Document:
         """The source document as it was read, to parse and embed again."""
         return Document(self.doc_id, self.path, self.text, self.sha256, kind=self.kind, pages=self.pages,
                         meta=self.meta, ocr_pages=self.ocr_pages, low_confidence_pages=self.low_confidence_pages,
-                        boxes=self.boxes)
+                        boxes=self.boxes, tables=self.tables)
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ def _read(target: Path, manifest: Manifest, backend: Backend) -> LoadedIndex:
             "ocr_pages": tuple(row.get("ocr_pages", ())),
             "low_confidence_pages": tuple(row.get("low_confidence_pages", ())),
             "boxes": tuple(LineBox(**b) for b in row.get("boxes", ())),
+            "tables": tuple(TableSpan(t["number"], t["name"], tuple(tuple(r) for r in t["rows"]))
+                            for t in row.get("tables", ())),
             "meta": tuple(tuple(kv) for kv in row["meta"]), "facts": tuple(Fact(**f) for f in row["facts"])})
     passages = []
     for line in (target / "passages.jsonl").read_text(encoding="utf-8").splitlines():

@@ -29,6 +29,8 @@ def cited_json(cited: Hit | Answer) -> dict:
         out["highlights"] = [vars(h) for h in out["highlights"]]
     if out.get("span") is not None:
         out["span"] = vars(out["span"])
+    if out.get("table") is not None:
+        out["table"] = vars(out["table"])
     out["page"] = cited.pages[0] if cited.pages else None
     return out
 
@@ -99,6 +101,15 @@ def page_label(pages) -> str:
     return f" 第 {pages[0]} 页" if len(pages) == 1 else f" 第 {pages[0]}–{pages[-1]} 页"
 
 
+def table_label(table: dict | None) -> str:
+    """" 表 2“办理时间”第 3 行" (or 第 3–4 行) for a span in a table, nothing otherwise."""
+    if not table:
+        return ""
+    name = f"“{table['name']}”" if table["name"] else ""
+    first, last = table["first_row"], table["last_row"]
+    return f" 表 {table['number']}{name} 第 {first} 行" if first == last else f" 表 {table['number']}{name} 第 {first}–{last} 行"
+
+
 def render_result(result: Result, color: bool = False) -> str:
     return render_json(result_json(result), color)
 
@@ -113,14 +124,16 @@ def render_json(body: dict, color: bool = False) -> str:
         if short:
             lines.append(c(_BOLD, f"答：{short['text']}"))
         lines += [c(_BOLD, f"{'原文' if short else '答'}：{_with_span(a, color)}"),
-                  c(_CYAN, f"    出处：《{a['title']}》 {a['section'] or '（正文开头）'}{page_label(a['pages'])}  "
+                  c(_CYAN, f"    出处：《{a['title']}》 {a['section'] or '（正文开头）'}{page_label(a['pages'])}"
+                           f"{table_label(a.get('table'))}  "
                            f"[{a['doc_id']} {a['start']}:{a['end']}] {a['passage_id']}")]
     else:
         lines.append(c(_YELLOW, f"未找到答案：{body.get('missing') or body['reason']}"))
     lines.append("")
     for n, hit in enumerate(body["passages"], 1):
         s = hit["scores"]
-        lines.append(c(_CYAN, f"[{n}] {hit['section'] or '（正文开头）'}{page_label(hit['pages'])}  "
+        lines.append(c(_CYAN, f"[{n}] {hit['section'] or '（正文开头）'}{page_label(hit['pages'])}"
+                              f"{table_label(hit.get('table'))}  "
                               f"[{hit['doc_id']} {hit['start']}:{hit['end']}] {hit['id']}"))
         lines.append(c(_DIM, f"    score {hit['score']:.3f}  dense {s['dense']:.3f} (#{s['dense_rank']})  "
                              f"bm25 {s['bm25']:.2f} (#{s['bm25_rank']})  sentence {s['sentence']:.3f}  blend {s['blend']:.3f}"))

@@ -18,6 +18,7 @@ import numpy as np
 from corpus.boxes import Rect, rects
 from corpus.formats import PICTURED
 from corpus.pages import pages_of
+from corpus.tables import cited
 from corpus.passages import Passage
 from corpus.tokenize import bigrams, tokenize
 from index.encoder import Encoder
@@ -276,7 +277,7 @@ class QAService:
         doc = self.index.documents[p.doc_id]
         return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, round(final, 4), scores,
                    answers.highlights(p, stage.best if sentence is None else sentence, terms),
-                   pages_of(doc.pages, p.start, p.end), parts or {})
+                   pages_of(doc.pages, p.start, p.end), parts or {}, cited(doc.tables, p.start, p.end))
 
     def _read(self, question: str, p: Passage, k: int):
         """The reader's view of the passage the answer would come from, around its sentence ``k``
@@ -301,7 +302,7 @@ class QAService:
                           probability is not None and probability >= self._settings.span_threshold)
         doc = self.index.documents[p.doc_id]
         return Answer(p.text[s:e], p.id, p.doc_id, doc.title, p.section, start, end, pages_of(doc.pages, start, end),
-                      span)
+                      span, table=cited(doc.tables, start, end))
 
     def _short(self, read, p: Passage, rule: tuple[int, int], extent: tuple[int, int],
                expected: Expectation | None) -> reading.Scored | None:
@@ -355,7 +356,7 @@ class QAService:
         p = self.index.passages[row]
         doc = self.index.documents[p.doc_id]
         return Hit(p.id, p.doc_id, doc.title, p.section, p.text, p.start, p.end, 0.0, {},
-                   pages=pages_of(doc.pages, p.start, p.end))
+                   pages=pages_of(doc.pages, p.start, p.end), table=cited(doc.tables, p.start, p.end))
 
     def document(self, doc_id: str) -> DocumentInfo:
         doc = self._documents.get(doc_id)

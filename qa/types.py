@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corpus.facts import Fact
+from corpus.tables import TableRef
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Hit:
     highlights: tuple[Highlight, ...] = ()
     pages: tuple[int, ...] = ()  # 1-based pages the passage lies on (paged formats such as PDF)
     parts: dict[str, float] = field(default_factory=dict)  # the learned order's score by feature; empty: the blend
+    table: TableRef | None = None  # the table and rows it lies in (Word, HTML, spreadsheets); None outside tables
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Answer:
     pages: tuple[int, ...] = ()  # 1-based pages the answer lies on (paged formats such as PDF)
     span: AnswerSpan | None = None  # None only where no answer sentence exists to cut it from
     source: str = "passage"  # "passage", or "document": the document's own facts (author, source, …)
+    table: TableRef | None = None  # the table and rows it lies in (Word, HTML, spreadsheets); None outside tables
 
 
 @dataclass(frozen=True)

@@ -170,10 +170,10 @@ def test_missing_and_unsupported_paths(tmp_path):
     with pytest.raises(CorpusError, match="no such file"):
         load_documents([tmp_path / "nope.md"])
     (tmp_path / "a.doc").write_bytes(b"\xd0\xcf\x11\xe0")
-    with pytest.raises(CorpusError, match=r"unsupported file type \(use .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, .jpeg, .tif or .tiff\)"):
+    with pytest.raises(CorpusError, match=r"unsupported file type \(use .md, .txt, .pdf, .docx, .html, .htm, .xlsx, .csv, .png, .jpg, .jpeg, .tif or .tiff\)"):
         load_documents([tmp_path / "a.doc"])
     (tmp_path / "empty_dir").mkdir()
-    with pytest.raises(CorpusError, match="no .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, .jpeg, .tif or .tiff files"):
+    with pytest.raises(CorpusError, match="no .md, .txt, .pdf, .docx, .html, .htm, .xlsx, .csv, .png, .jpg, .jpeg, .tif or .tiff files"):
         load_documents([tmp_path / "empty_dir"])
 
 
@@ -185,7 +185,7 @@ def test_a_folder_names_the_files_it_skips(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="corpus.documents"):
         docs = load_documents([tmp_path])
     assert [d.doc_id for d in docs] == ["政策"]
-    assert "skipped 1 files that are not .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, .jpeg, .tif or .tiff: 附件.doc" in caplog.text and "notes" not in caplog.text
+    assert "skipped 1 files that are not .md, .txt, .pdf, .docx, .html, .htm, .xlsx, .csv, .png, .jpg, .jpeg, .tif or .tiff: 附件.doc" in caplog.text and "notes" not in caplog.text
 
 
 def test_links_are_followed_only_inside_the_folder(tmp_path, caplog):

@@ -322,7 +322,7 @@ BAD = [
     ("blob.htm", lambda: bytes(range(256)) * 4, r"the extension says HTML but the content is not HTML \(it is binary"),
     ("nav.html", lambda: "<html><body><nav>首页</nav><footer>版权</footer></body></html>".encode(), "holds no text"),
     ("print.md", lambda: PDF.read_bytes(), "looks like a PDF, not UTF-8 text"),
-    ("report.doc", lambda: b"\xd0\xcf\x11\xe0", r"unsupported file type \(use .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, .jpeg, .tif or .tiff\)"),
+    ("report.doc", lambda: b"\xd0\xcf\x11\xe0", r"unsupported file type \(use .md, .txt, .pdf, .docx, .html, .htm, .xlsx, .csv, .png, .jpg, .jpeg, .tif or .tiff\)"),
 ]
 
 
@@ -343,9 +343,9 @@ def test_a_bad_file_stops_a_folder_before_anything_is_built(tmp_path):
 
 
 def test_the_suffix_table_lists_every_type_in_messages(tmp_path):
-    assert SUFFIXES == (".md", ".txt", ".pdf", ".docx", ".html", ".htm", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
-    (tmp_path / "a.xlsx").write_bytes(b"PK\x03\x04")
-    with pytest.raises(CorpusError, match=r"folder holds no .md, .txt, .pdf, .docx, .html, .htm, .png, .jpg, "
+    assert SUFFIXES == (".md", ".txt", ".pdf", ".docx", ".html", ".htm", ".xlsx", ".csv", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+    (tmp_path / "a.xls").write_bytes(b"PK\x03\x04")
+    with pytest.raises(CorpusError, match=r"folder holds no .md, .txt, .pdf, .docx, .html, .htm, .xlsx, .csv, .png, .jpg, "
                                           r".jpeg, .tif or .tiff files"):
         load_documents([tmp_path])
     assert extract(Path("x.TXT"), "正文。".encode()).text == "正文。"  # the suffix is matched in any case

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 
 from corpus.documents import CorpusError, read_document
 from corpus.formats import extract
-from corpus.tables import Table, lines
+from corpus.tables import Table, TableBlock, TableRef, cited, join, lines
 from qa.settings import ROOT
 
 TABLES = ROOT / "eval" / "data" / "tables"
@@ -54,6 +54,29 @@ def test_no_cell_is_lost_and_each_row_is_one_line(rows, header):
     for column, name in enumerate(rows[0]):
         if any(column < len(row) and row[column].split() for row in rows[1:]) or len(rows) == 1:
             assert " ".join(name.split()) in text
+
+
+def test_where_each_table_row_lies_is_kept_and_a_span_names_its_rows():
+    text, tables = join(["# 标题", TableBlock("住宿", ("甲：1。", "甲：2。")), "", "说明。", TableBlock("", ("乙：3。",))])
+    assert text == "# 标题\n\n甲：1。\n甲：2。\n\n说明。\n\n乙：3。"
+    assert [(t.number, t.name) for t in tables] == [(1, "住宿"), (2, "")]
+    assert [text[a:b] for t in tables for a, b in t.rows] == ["甲：1。", "甲：2。", "乙：3。"]
+    first = text.index("甲：2")
+    assert cited(tables, 0, len(text)) == TableRef(1, "住宿", 1, 2)  # the first table touched
+    assert cited(tables, first, first + 2) == TableRef(1, "住宿", 2, 2)
+    assert cited(tables, text.index("说明"), text.index("说明") + 3) is None
+    assert cited(tables, text.index("乙"), len(text)) == TableRef(2, "", 1, 1)
+
+
+def test_every_loader_says_where_its_table_rows_are():
+    for name, count in (("差旅费管理办法.docx", 2), ("社保缴费标准.xlsx", 2), ("公积金贷款.html", 2)):
+        doc = read_document(TABLES / name)
+        assert len(doc.tables) == count, name
+        for table in doc.tables:
+            for a, b in table.rows:
+                row = doc.text[a:b]
+                assert row.endswith("。") and "\n" not in row and (a == 0 or doc.text[a - 1] == "\n"), (name, row)
+    assert [t.name for t in read_document(TABLES / "社保缴费标准.xlsx").tables] == ["缴费比例与基数", "办理时间"]
 
 
 # ---- Word and HTML
@@ -145,6 +168,23 @@ def test_a_workbook_without_its_workbook_part_is_refused():
 
 
 # ---- the 20 questions
+
+@pytest.mark.slow
+def test_an_answer_from_a_table_names_the_table_and_its_row(real_settings, tmp_path):
+    from api.schemas import AskResponse
+    from eval.runner import corpus_service
+    from qa.render import render_result, result_json
+
+    service = corpus_service(TABLES, real_settings, False, tmp_path)
+    result = service.ask("申领退休待遇应该去哪里办？", top_k=3)
+    assert result.answer.text.startswith("事项：退休待遇申领") and result.answer.table == TableRef(2, "办理时间", 3, 3)
+    body = result_json(result, service)
+    AskResponse.model_validate(body)  # the API's documented shape
+    assert body["answer"]["table"] == {"number": 2, "name": "办理时间", "first_row": 3, "last_row": 3}
+    assert "表 2“办理时间” 第 3 行" in render_result(result)
+    outside = service.ask("贷款额度按什么确定？", top_k=1, doc_id="公积金贷款")
+    assert outside.answer.table is None and outside.hits[0].table == TableRef(2, "", 1, 3)
+
 
 @pytest.mark.slow
 def test_the_hand_written_table_questions_are_answered(real_settings, tmp_path):

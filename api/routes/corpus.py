@@ -21,7 +21,7 @@ def passage(passage_id: str, service: Service):
     hit = service.passage(passage_id)
     return PassageDetail(id=hit.passage_id, doc_id=hit.doc_id, title=hit.title, section=hit.section,
                          text=hit.text, start=hit.start, end=hit.end, page=hit.pages[0] if hit.pages else None,
-                         pages=list(hit.pages))
+                         pages=list(hit.pages), table=None if hit.table is None else vars(hit.table))
 
 
 @router.get("/documents", response_model=list[DocumentSummary])

@@ -142,6 +142,14 @@ function pageLabel(item) {
   return first === last ? `第 ${first} 页` : `第 ${first}–${last} 页`;
 }
 
+// "表 2“办理时间”第 3 行" for a span in a table (Word, HTML, spreadsheets); "" outside tables.
+function tableLabel(item) {
+  const t = item.table;
+  if (!t || !Number.isInteger(t.number)) return "";
+  const rows = t.first_row === t.last_row ? `第 ${t.first_row} 行` : `第 ${t.first_row}–${t.last_row} 行`;
+  return `表 ${t.number}${t.name ? `“${esc(t.name)}”` : ""} ${rows}`;
+}
+
 // A short answer is shown (above its sentence, and marked in it) only when the service is
 // confident it is right (span.shown: its calibrated probability reached the threshold);
 // otherwise the sentence is the answer.
@@ -184,11 +192,11 @@ function renderResult(r) {
   const confidence = `置信度 ${r.confidence.toFixed(3)}（拒答阈值以下即不作答）`;
   if (r.answerable && r.answer) {
     const a = r.answer;
-    const page = pageLabel(a);
+    const page = pageLabel(a), table = tableLabel(a);
     const p = a.span && a.span.probability !== null && a.span.probability !== undefined
       ? ` · 短答案「${esc(a.span.text)}」正确的估计概率 ${a.span.probability.toFixed(2)}` : "";
     html += `<div class="card answer" id="answer">${shortAnswer(a)}<div class="text" id="answer-text">${withSpan(a)}<a class="citation" id="answer-citation" href="${docLink(a.doc_id, a.start, a.end, a.kb)}" title="查看原文${page ? `（${page}）` : ""}">[1]</a></div>
-      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""} · 字符 ${a.start}–${a.end}</div>
+      <div class="meta">出处：《${esc(a.title)}》 ${esc(a.section || "正文开头")}${page ? ` · <span class="page" id="answer-page">${page}</span>` : ""}${table ? ` · <span class="page" id="answer-table">${table}</span>` : ""} · 字符 ${a.start}–${a.end}</div>
       <div class="assurance" id="assurance">${esc(assurance(a))}</div>${details(confidence + p)}</div>`;
   } else {
     // The service's reason is English for API clients; a reader of this page gets it in Chinese, the detail on hover.
@@ -197,9 +205,9 @@ function renderResult(r) {
   }
   r.passages.forEach((p, n) => {
     const s = p.scores;
-    const page = pageLabel(p);
+    const page = pageLabel(p), table = tableLabel(p);
     html += `<div class="card passage-card" data-id="${esc(p.id)}">
-      <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}${page ? ` <span class="page">${page}</span>` : ""}</div>
+      <div class="section">[${n + 1}] ${esc(p.section || "正文开头")}${page ? ` <span class="page">${page}</span>` : ""}${table ? ` <span class="page table">${table}</span>` : ""}</div>
       <div class="passage-text">${marked(p.text, p.highlights)}</div>
       <div class="meta"><a href="${docLink(p.doc_id, p.start, p.end, p.kb)}">原文 ${esc(p.doc_id)} ${p.start}–${p.end}</a> · ${esc(p.id)}${currentKb === ALL ? ` · <span class="kb-name">${esc(p.kb)}</span>` : ""}</div>
       ${details(`score ${p.score.toFixed(3)}${learnedParts(p.parts)} · dense ${s.dense.toFixed(3)} (#${s.dense_rank}) · bm25 ${s.bm25.toFixed(2)} (#${s.bm25_rank}) · sentence ${s.sentence.toFixed(3)} · blend ${s.blend.toFixed(3)}`)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.boxes import LineBox
+from corpus.tables import TableSpan
 
 # suffix -> (kind, module under corpus.formats whose ``extract(raw, kind)`` reads it)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -109,6 +110,7 @@ class Extracted:
     ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text was read by OCR
     low_confidence_pages: tuple[int, ...] = ()  # those of them read with low confidence
     boxes: tuple[LineBox, ...] = ()  # where each line of ``text`` lies on its page (PDF, pictures)
+    tables: tuple[TableSpan, ...] = ()  # where each table's rows lie in ``text`` (Word, HTML, spreadsheets)
 
 
 def listing(suffixes: tuple[str, ...] = SUFFIXES) -> str:

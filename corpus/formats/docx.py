@@ -18,7 +18,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
-from corpus.tables import Table as Cells, lines as table_lines
+from corpus.tables import Table as Cells, TableBlock, join, lines as table_lines
 
 _UNPACKED_MAX = 512 * 1024 * 1024  # a zip that would unpack to more is refused, not read
 _STYLE_LEVEL = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
@@ -44,10 +44,10 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
         raise
     except Exception as exc:  # python-docx raises what lxml and zipfile raise, of many kinds
         raise FormatError(f"damaged Word document: {type(exc).__name__}: {exc}") from None
-    text = "\n\n".join(b for b in blocks if b)
+    text, tables = join(blocks)
     if not text.strip():
         raise FormatError("the Word document holds no text")
-    return Extracted(text + "\n", kind, (), meta)
+    return Extracted(text + "\n", kind, (), meta, tables=tables)
 
 
 def _check_package(raw: bytes) -> None:
@@ -104,9 +104,9 @@ def _text(paragraph) -> str:
     return "".join(run.text for run in paragraph._p.xpath(_RUNS))
 
 
-def _block(item) -> str:
+def _block(item) -> str | TableBlock:
     if isinstance(item, Table):
-        return "\n".join(table_lines(_cells(item)))
+        return TableBlock("", tuple(table_lines(_cells(item))))
     text = _text(item)
     level = _heading_level(item)
     if level:

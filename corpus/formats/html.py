@@ -15,7 +15,7 @@ import lxml.etree
 import lxml.html
 
 from corpus.formats import BINARY, Extracted, FormatError, Limits, mismatch, sniff
-from corpus.tables import Table, lines as table_lines
+from corpus.tables import Table, TableBlock, join, lines as table_lines
 
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -45,10 +45,10 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
            or (el.tag == "header" and page and not el.xpath(".//h1")))  # an article's header holds its title
     out = _Writer()
     out.walk(main)
-    text = "\n\n".join(out.blocks)
+    text, tables = join(out.blocks)
     if not text.strip():
         raise FormatError("the HTML page holds no text")
-    return Extracted(text + "\n", kind, (), meta)
+    return Extracted(text + "\n", kind, (), meta, tables=tables)
 
 
 def decode(raw: bytes) -> str:
@@ -132,7 +132,7 @@ class _Writer:
     """Collects blocks of text: headings, paragraphs (with their <br> breaks) and tables."""
 
     def __init__(self) -> None:
-        self.blocks: list[str] = []
+        self.blocks: list[str | TableBlock] = []
         self.buffer: list[str] = []
 
     def add(self, text: str | None) -> None:
@@ -157,7 +157,8 @@ class _Writer:
             self.flush()
             rows = table_lines(_cells(el))
             if rows:
-                self.blocks.append("\n".join(rows))
+                caption = el.find("caption")
+                self.blocks.append(TableBlock("" if caption is None else _inline(caption), tuple(rows)))
         elif tag == "br":
             self.buffer.append("\n")
         elif tag == "pre":

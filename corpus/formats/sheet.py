@@ -16,7 +16,7 @@ import io
 import zipfile
 
 from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
-from corpus.tables import Table, lines
+from corpus.tables import Table, TableBlock, join, lines
 
 _UNPACKED_MAX = 512 * 1024 * 1024  # a workbook that would unpack to more is refused, not read
 _DEFAULT_SHEETS = ("sheet", "工作表")  # Sheet1, 工作表1: names that say nothing
@@ -51,10 +51,10 @@ def _csv(raw: bytes, limits: Limits) -> Extracted:
                 clock.check()
     except csv.Error as exc:
         raise FormatError(f"not a readable CSV ({exc})") from None
-    body = "\n".join(lines(Table(tuple(rows), True)))
+    body, tables = join([TableBlock("", tuple(lines(Table(tuple(rows), True))))])
     if not body.strip():
         raise FormatError("the CSV holds no text")
-    return Extracted(body + "\n", "csv")
+    return Extracted(body + "\n", "csv", tables=tables)
 
 
 def _decode(raw: bytes) -> str:
@@ -75,7 +75,7 @@ def _xlsx(raw: bytes, limits: Limits) -> Extracted:
     import openpyxl
 
     clock = limits.clock()
-    blocks: list[str] = []
+    blocks: list[str | TableBlock] = []
     chars = 0
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
@@ -92,9 +92,9 @@ def _xlsx(raw: bytes, limits: Limits) -> Extracted:
                         raise TooBig(f"over {limits.chars:,} characters of cells; the limit is {limits.chars:,} "
                                      "(QA_MAX_DOCUMENT_CHARS)")
                     clock.check()
-                text = "\n".join(lines(Table(tuple(rows), True)))
-                if text:
-                    sheets.append((" ".join(str(sheet.title).split()), text))
+                written = tuple(lines(Table(tuple(rows), True)))
+                if written:
+                    sheets.append((" ".join(str(sheet.title).split()), written))
         finally:
             book.close()
     except (TooBig, FormatError):
@@ -106,11 +106,12 @@ def _xlsx(raw: bytes, limits: Limits) -> Extracted:
     if title:
         blocks.append(f"# {title}")
     named = len(sheets) > 1 or not sheets[0][0].lower().startswith(_DEFAULT_SHEETS)
-    for name, text in sheets:
+    for name, written in sheets:
         if named:
             blocks.append(f"{'##' if title else '#' if len(sheets) == 1 else '##'} {name}")
-        blocks.append(text)
-    return Extracted("\n\n".join(blocks) + "\n", "xlsx", (), {"title": title} if title else {})
+        blocks.append(TableBlock(name if named else "", written))
+    text, tables = join(blocks)
+    return Extracted(text + "\n", "xlsx", (), {"title": title} if title else {}, tables=tables)
 
 
 def _shown(cell) -> str:
