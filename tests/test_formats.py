@@ -118,6 +118,53 @@ def test_table_rows_are_lines_naming_their_columns(path):
     assert lines[start : start + 3] == TABLE_ROWS and "指标" not in lines[start - 1]
 
 
+def _numbered_docx(path: Path, items: list[tuple[str, int, int]], style_levels: dict[str, str] | None = None) -> None:
+    """A Word document whose paragraphs (text, numId, ilvl) Word numbers itself: list 1 writes 一、 and
+    （一） below it in Chinese, list 2 第一条, list 3 "1." and bullets below, list 4 is list 1 restarted at 3."""
+    import docx
+    from docx.oxml import parse_xml
+
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    lists = {1: [("chineseCounting", "%1、"), ("chineseCounting", "（%2）")], 2: [("chineseCounting", "第%1条")],
+             3: [("decimal", "%1."), ("bullet", "\u2022")]}
+    doc = docx.Document()
+    numbering = doc.part.numbering_part.element
+    for number, levels in lists.items():
+        lvls = "".join(f'<w:lvl w:ilvl="{i}"><w:start w:val="1"/><w:numFmt w:val="{fmt}"/><w:lvlText w:val="{text}"/></w:lvl>'
+                       for i, (fmt, text) in enumerate(levels))
+        numbering.append(parse_xml(f'<w:abstractNum {ns} w:abstractNumId="{90 + number}">{lvls}</w:abstractNum>'))
+    for number in (1, 2, 3):
+        numbering.append(parse_xml(f'<w:num {ns} w:numId="{number}"><w:abstractNumId w:val="{90 + number}"/></w:num>'))
+    numbering.append(parse_xml(f'<w:num {ns} w:numId="4"><w:abstractNumId w:val="91"/><w:lvlOverride w:ilvl="0">'
+                               '<w:startOverride w:val="3"/></w:lvlOverride></w:num>'))
+    for text, num, ilvl in items:
+        paragraph = doc.add_paragraph(text)
+        paragraph._p.get_or_add_pPr().append(parse_xml(
+            f'<w:numPr {ns}><w:ilvl w:val="{ilvl}"/><w:numId w:val="{num}"/></w:numPr>'))
+    doc.save(path)
+
+
+def test_word_automatic_numbering_is_written_as_word_shows_it(tmp_path):
+    _numbered_docx(tmp_path / "numbered.docx", [
+        ("总体要求", 1, 0), ("参保范围", 1, 1), ("缴费标准", 1, 1), ("保障措施", 1, 0), ("加强领导", 1, 1),
+        ("为了规范管理，制定本办法。", 2, 0), ("本办法适用于全市。", 2, 0),
+        ("Scope", 3, 0), ("要点甲", 3, 1), ("Terms", 3, 0), ("接着第三项", 4, 0)])
+    text = read_document(tmp_path / "numbered.docx").text
+    assert text.split("\n\n") == [
+        "一、总体要求", "（一）参保范围", "（二）缴费标准", "二、保障措施", "（一）加强领导",  # （一） again under 二、
+        "第一条 为了规范管理，制定本办法。", "第二条 本办法适用于全市。",
+        "1. Scope", "要点甲", "2. Terms",  # a bullet is no number to cite
+        "三、接着第三项\n"]  # a list restarted at 3
+
+
+@pytest.mark.parametrize(("n", "written"), [(1, "一"), (10, "十"), (11, "十一"), (20, "二十"), (105, "一百零五"),
+                                            (110, "一百一十"), (2026, "二千零二十六")])
+def test_chinese_counting_as_word_writes_it(n, written):
+    from corpus.formats.docx import _chinese
+
+    assert _chinese(n) == written
+
+
 def test_word_tracked_changes_content_controls_and_outline_levels(tmp_path):
     from docx import Document as NewDocument
     from docx.enum.style import WD_STYLE_TYPE
