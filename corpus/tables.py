@@ -107,9 +107,10 @@ def lines(table: Table) -> list[str]:
 
 
 def _pair(name: str, value: str) -> str:
+    """"名称：值"; a name that ends in its own colon keeps it as written."""
     if not name or not value or name == value:
         return value or name
-    return f"{name.rstrip('：:')}：{value}"
+    return name + value if name[-1] in "：:" else f"{name}：{value}"
 
 
 def _sentence(text: str) -> str:
