@@ -15,6 +15,7 @@ from corpus.tables import Table, TableBlock, TableRef, cited, join, lines
 from qa.settings import ROOT
 
 TABLES = ROOT / "eval" / "data" / "tables"
+FIXTURES = Path(__file__).parent / "fixtures"
 QUESTIONS = ROOT / "eval" / "data" / "tables.jsonl"
 
 
@@ -109,6 +110,37 @@ def test_a_word_header_row_marked_to_repeat_is_the_header(tmp_path):
     table.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
     doc.save(tmp_path / "marked.docx")
     assert read_document(tmp_path / "marked.docx").text == "项目：住宿，标准：500元。\n"
+
+
+def test_a_table_in_a_text_pdf_is_found_from_its_column_gaps():
+    """table.pdf (Chromium): PDFium gives each row as one line, its cells a column gap apart; the
+    rows are written naming their columns, each cell boxed where it stands, and the paragraphs
+    around the table are left as they were."""
+    from corpus.boxes import rects
+
+    doc = read_document(FIXTURES / "table.pdf")
+    rows = [doc.text[a:b] for a, b in doc.tables[0].rows]
+    assert rows[0] == "城市类别：一线城市，部级及以上（元/人·天）：1100，司局级（元/人·天）：650，处级及以下（元/人·天）：500。"
+    assert len(doc.tables) == 1 and len(rows) == 4 and rows[3].startswith("城市类别：县及县以下，")
+    assert "标准见下表。\n\n城市类别：一线城市" in doc.text and doc.text.endswith("\n\n出差人员的伙食补助费和市内交通费按出差自然（日历）天数计算。\n")
+    boxes = rects(doc.boxes, *doc.tables[0].rows[0])  # the row's four cells, left to right on one line
+    assert len(boxes) == 4 and len({(b.y0, b.y1) for b in boxes}) == 1
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_lines_of_two_pieces_are_no_table():
+    """Two pieces a gap apart, line after line ("第一条 为了……"): a law's articles, not a table."""
+    from corpus.formats.layout import Line, layout
+
+    def line(top, left, right):
+        text = left + " " + right
+        xs = [(50 + 14 * i, 64 + 14 * i) for i in range(len(left))] + [(0, 0)]
+        xs += [(50 + 14 * (len(left) + 1) + 14 * i, 64 + 14 * (len(left) + 1) + 14 * i) for i in range(len(right))]
+        xs[len(left)] = (xs[len(left) - 1][1], xs[len(left) + 1][0])
+        return Line(text, 50, xs[-1][1], top - 14, top, 14, tuple(xs))
+
+    laid = layout([[line(700, "第一条", "为了规范管理。"), line(680, "第二条", "本办法适用于全市。")]])
+    assert laid.tables == () and "第一条 为了规范管理。" in laid.text
 
 
 # ---- spreadsheets

@@ -5,8 +5,10 @@ most pages) and page-number lines at the page edges are left out; lines set larg
 body become Markdown headings; a paragraph ends after a short line of justified text, before
 an indented line, a wider gap, a change of size or a numbered line (一、 （一）) after a
 sentence's end.  The lines of one paragraph stay single newlines, which cleaning joins, and
-a paragraph that a page break cuts continues across it.  No word is changed: only lines are
-dropped and breaks chosen.  Everything here is pure.
+a paragraph that a page break cuts continues across it.  Lines of three or more cells apart
+by column gaps, one under another with their cells in the same columns, are a table and are
+written as tables are (``corpus.tables``): a row a sentence naming its columns.  Otherwise
+no word is changed: only lines are dropped and breaks chosen.  Everything here is pure.
 """
 from __future__ import annotations
 
@@ -15,12 +17,18 @@ import statistics
 from dataclasses import dataclass
 
 from corpus.boxes import LineBox, line_box
+from corpus.tables import Table, TableSpan, lines as table_lines
 from corpus.text import SECTION_RE, SUBSECTION_RE, ends_sentence, inside_word, is_cjk
 
 _EDGE_LEVELS = 2  # the top and bottom two line heights of a page may be running headers/footers
 _REPEATED = 0.4  # ... when found on this share of the pages (and on two at least)
 _HEADING = 1.12  # a line this much larger than the body text is a heading
 _HEADING_MAX = 80
+# PDFium writes a space where two words of a line stand apart; a gap of a character's width
+# or more (a body character is as wide as the font is high) parts two cells of a table, where
+# a word space of Latin text is a quarter of that and Chinese text has none.
+_COLUMN_GAP = 1.0
+_TABLE_COLUMNS = 3  # fewer columns are not taken for a table: "第一条 为了……" lines have two pieces
 _PAGE_NUMBER_RE = re.compile(
     r"^[\s\-—–·•|]*(?:page\s*|第\s*)?(?:\d+|[ivxlcdm]+)(?:\s*页)?"
     r"(?:\s*(?:[/／]|of|[,，]?\s*共)\s*\d+\s*页?)?[\s\-—–·•|]*$",
@@ -48,6 +56,51 @@ class Laid:
     text: str
     starts: tuple[int, ...]
     boxes: tuple[LineBox, ...] = ()
+    tables: tuple[TableSpan, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Lines of one table: the first its header, each line's cells as [start, end) spans of its text."""
+
+    lines: tuple[Line, ...]
+    cells: tuple[tuple[tuple[int, int], ...], ...]
+
+
+def _cells(line: Line) -> tuple[tuple[int, int], ...]:
+    """The line's pieces apart by column gaps, as spans of its text (one piece when none; () without edges)."""
+    if len(line.xs) != len(line.text):
+        return ()
+    cuts = [i for i, ch in enumerate(line.text) if ch == " " and 0 < i < len(line.text) - 1
+            and line.xs[i + 1][0] - line.xs[i - 1][1] >= _COLUMN_GAP * line.size]
+    bounds = [-1] + cuts + [len(line.text)]
+    return tuple((a + 1, b) for a, b in zip(bounds, bounds[1:]) if line.text[a + 1 : b].strip())
+
+
+def _aligned(first: Line, head: tuple[tuple[int, int], ...], line: Line, cells: tuple[tuple[int, int], ...]) -> bool:
+    """Each cell of ``line`` lies under the same column of ``first``: their extents overlap."""
+    if len(cells) != len(head):
+        return False
+    return all(min(first.xs[b0 - 1][1], line.xs[b1 - 1][1]) > max(first.xs[a0][0], line.xs[a1][0])
+               for (a0, b0), (a1, b1) in zip(head, cells))
+
+
+def _with_tables(lines: list[Line]) -> list[Line | _Run]:
+    """A page's lines, runs of two or more table lines (three or more aligned cells) as one ``_Run``."""
+    cells = [_cells(line) for line in lines]
+    out: list[Line | _Run] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        if len(cells[i]) >= _TABLE_COLUMNS:
+            while j + 1 < len(lines) and _aligned(lines[i], cells[i], lines[j + 1], cells[j + 1]):
+                j += 1
+        if j > i:
+            out.append(_Run(tuple(lines[i : j + 1]), tuple(cells[i : j + 1])))
+        else:
+            out.append(lines[i])
+        i = j + 1
+    return out
 
 
 def reading_order(lines: list[Line], width: float) -> list[Line]:
@@ -240,14 +293,35 @@ def layout(pages: list[list[Line]], sizes: list[tuple[float, float]] | None = No
     out: list[str] = []
     length, starts, pending = 0, [], 0
     boxes: list[LineBox] = []
+    tables: list[TableSpan] = []
     prev: Line | None = None
+    after_table = False
     for number, lines in enumerate(kept, 1):
         pending += 1
         if not lines:
             continue
         page = _page(lines, body)
-        for n, line in enumerate(lines):
-            sep = _separator(prev, line, n == 0, body, page)
+        for n, line in enumerate(_with_tables(lines)):
+            if isinstance(line, _Run):  # a table: its own block, a row a line
+                sep = "" if prev is None else "\n\n"
+                if n == 0:
+                    out.append(sep)
+                    length += len(sep)
+                    starts.extend([length] * pending)
+                    pending, sep = 0, ""
+                rows = []
+                for k, row in enumerate(_rows_of(line)):
+                    piece = (sep if k == 0 else "\n") + row
+                    out.append(piece)
+                    length += len(piece)
+                    rows.append((length - len(row), length))
+                    if sizes:
+                        boxes.extend(_cell_boxes(line, k + 1, row, length - len(row), number, sizes[number - 1]))
+                tables.append(TableSpan(len(tables) + 1, "", tuple(rows)))
+                prev, after_table = line.lines[-1], True
+                continue
+            sep = "\n\n" if after_table and prev is not None else _separator(prev, line, n == 0, body, page)
+            after_table = False
             if n == 0:  # the page starts after the separator
                 out.append(sep)
                 length += len(sep)
@@ -266,4 +340,24 @@ def layout(pages: list[list[Line]], sizes: list[tuple[float, float]] | None = No
                                       *sizes[number - 1]))
             prev = line
     starts.extend([length] * pending)
-    return Laid("".join(out) + "\n", tuple(starts), tuple(boxes))
+    return Laid("".join(out) + "\n", tuple(starts), tuple(boxes), tuple(tables))
+
+
+def _rows_of(run: _Run) -> list[str]:
+    """The table's data rows as ``corpus.tables`` writes them, headed by its first line."""
+    rows = tuple(tuple(line.text[a:b] for a, b in cells) for line, cells in zip(run.lines, run.cells))
+    return table_lines(Table(rows, True))
+
+
+def _cell_boxes(run: _Run, k: int, row: str, at: int, number: int, size: tuple[float, float]) -> list[LineBox]:
+    """Boxes for the cells of the run's line ``k`` written in ``row`` (which starts at offset ``at``):
+    each cell's characters where they stand on the page; the column names written beside them have none."""
+    line, out, pos = run.lines[k], [], 0
+    for a, b in run.cells[k]:
+        value = line.text[a:b]
+        found = row.find(value, pos)
+        if found < 0 or " ".join(value.split()) != value:
+            continue
+        out.append(line_box(at + found, number, list(line.xs[a:b]), line.bottom, line.top, *size))
+        pos = found + len(value)
+    return out

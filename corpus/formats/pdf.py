@@ -71,7 +71,7 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
     if not laid.text.strip():
         raise FormatError("no text besides running headers, footers and page numbers")
     return Extracted(laid.text, kind, laid.starts, meta, ocr_pages=tuple(scanned),
-                     low_confidence_pages=tuple(doubtful), boxes=laid.boxes)
+                     low_confidence_pages=tuple(doubtful), boxes=laid.boxes, tables=laid.tables)
 
 
 def _open(raw: bytes) -> pdfium.PdfDocument:
