@@ -47,6 +47,7 @@ SHARED := ../shared
 docs: index
 	$(BIN)/qa eval --json eval/reports/questions.json --report eval/reports
 	$(BIN)/qa eval --dataset $(SHARED)/data/regs_dev.jsonl --corpus $(SHARED)/corpus/regs --json eval/reports/regs_dev.json --report eval/reports
+	$(BIN)/qa eval --dataset eval/data/tables.jsonl --corpus eval/data/tables --json eval/reports/tables.json --report eval/reports
 	$(BIN)/qa eval --squad $(SHARED)/data/cmrc2018_trial.json --json eval/reports/cmrc2018_trial.json --report eval/reports
 	$(BIN)/qa eval --squad $(SHARED)/data/drcd_test.json --json eval/reports/drcd_test.json --report eval/reports
 	$(BIN)/qa docs
