@@ -707,3 +707,40 @@ def test_knowledge_bases_on_the_page(admin_page, admin_server, browser):
     assert page.locator("#kb-select option[value='garden']").count() == 0
     assert httpx.get(admin_server + "/kbs/garden/documents").status_code == 404
     _no_problems_but_refusals(page, [])
+
+
+# --- an answer from a table names the table and its rows ------------------------------------
+
+@pytest.fixture(scope="module")
+def tables_server(real_settings, tmp_path_factory):
+    """The real app over an index of the table fixtures (a Word document, a workbook, a web page)."""
+    from api.app import create_app
+    from corpus.documents import load_documents
+    from qa import updates
+    from qa.loading import update_encoder
+    from qa.settings import ROOT
+
+    tmp = tmp_path_factory.mktemp("tables")
+    settings = real_settings.with_(index_dir=tmp / "index", cache_dir=tmp / "cache", documents_dir=tmp / "uploads",
+                                   kbs_dir=tmp / "kbs")
+    updates.apply(settings, add=load_documents([ROOT / "eval" / "data" / "tables"]), encoder=update_encoder(settings))
+    with serving(with_csp(create_app(settings))) as url:
+        yield url
+
+
+def test_an_answer_from_a_spreadsheet_names_its_table_and_row(browser, tables_server):
+    page = _watched(browser, tables_server)
+    try:
+        question = "申领退休待遇应该去哪里办？"
+        api = httpx.post(tables_server + "/ask", json={"question": question}).json()
+        assert api["answer"]["table"] == {"number": 2, "name": "办理时间", "first_row": 3, "last_row": 3}
+        _ask(page, question)
+        page.wait_for_selector("#answer")
+        assert page.inner_text("#answer-table") == "表 2“办理时间” 第 3 行"
+        first = api["passages"][0]["table"]
+        label = page.inner_text(f".passage-card[data-id='{api['passages'][0]['id']}'] .section .table")
+        assert label == f"表 {first['number']}“{first['name']}” 第 {first['first_row']}–{first['last_row']} 行"
+        assert page.problems == [] and page.evaluate("window.__csp") == []
+        _screenshot(page, "results_table")
+    finally:
+        page.close()
