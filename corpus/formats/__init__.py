@@ -157,6 +157,33 @@ def page_png(kind: str, raw: bytes, number: int, longest: int) -> bytes:
     return image.png_of(image.frame_pixels(raw, number, longest))
 
 
+_UNPACKED_MAX = 512 * 1024 * 1024  # an Office file that would unpack to more is refused, not read
+
+
+def check_package(raw: bytes, kind: str, old: str, part: str) -> None:
+    """Refuse, by what is wrong, bytes that are not an Office Open XML package of ``kind`` ("docx",
+    "xlsx"): an old binary or encrypted file (``old`` names it: "Word (.doc)"), another format, a
+    broken zip, a zip without its main ``part``, or one that would unpack to more than 512 MB."""
+    import io
+    import zipfile
+
+    found = sniff(raw)
+    if found == "ole":
+        raise FormatError(f"the content is an old binary {old} or a password-protected file, not a .{kind}; "
+                          f"save it as .{kind} without a password")
+    if found != "zip":
+        raise mismatch(kind, found)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as package:
+            infos = package.infolist()
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise FormatError(f"corrupt or truncated .{kind} (a broken zip: {exc})") from None
+    if part not in {i.filename for i in infos}:
+        raise FormatError(f"the extension says {NAMES[kind]} but the content is not: a zip without {part}")
+    if sum(i.file_size for i in infos) > _UNPACKED_MAX:
+        raise FormatError(f"the .{kind} would unpack to more than 512 MB; refused")
+
+
 def extract(path: Path, raw: bytes, limits: Limits = Limits()) -> Extracted:
     """Read ``raw`` (the bytes of ``path``) as the format its suffix names, within ``limits``."""
     suffix = path.suffix.lower()

@@ -19,11 +19,10 @@ from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
+from corpus.formats import Extracted, FormatError, Limits, TooBig, check_package
 from corpus.text import is_cjk
 from corpus.tables import Table as Cells, TableBlock, join, lines as table_lines
 
-_UNPACKED_MAX = 512 * 1024 * 1024  # a zip that would unpack to more is refused, not read
 _STYLE_LEVEL = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
 _TITLES = {"title": 1, "标题": 1, "subtitle": 2, "副标题": 2}
 _META = ("title", "author", "subject", "keywords")
@@ -33,7 +32,7 @@ _RUNS = ".//w:r[not(ancestor::w:del) and not(ancestor::w:moveFrom) and not(ances
 
 
 def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
-    _check_package(raw)
+    check_package(raw, "docx", "Word (.doc)", "word/document.xml")
     _count_paragraphs(raw, limits.paragraphs)
     clock = limits.clock()
     try:
@@ -54,22 +53,6 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
     return Extracted(text + "\n", kind, (), meta, tables=tables)
 
 
-def _check_package(raw: bytes) -> None:
-    found = sniff(raw)
-    if found == "ole":
-        raise FormatError("the content is an old binary Word (.doc) or a password-protected document, "
-                          "not a .docx; save it as .docx without a password")
-    if found != "zip":
-        raise mismatch("docx", found)
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as package:
-            infos = package.infolist()
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise FormatError(f"corrupt or truncated .docx (a broken zip: {exc})") from None
-    if "word/document.xml" not in {i.filename for i in infos}:
-        raise FormatError("the extension says Word (.docx) but the content is not: a zip without word/document.xml")
-    if sum(i.file_size for i in infos) > _UNPACKED_MAX:
-        raise FormatError("the .docx would unpack to more than 512 MB; refused")
 
 
 _PARAGRAPH_TAGS = (b"<w:p>", b"<w:p ", b"<w:p/>")

@@ -43,8 +43,9 @@ def extract(raw: bytes, kind: str, limits: Limits = Limits()) -> Extracted:
         sizes: list[tuple[float, float]] = []
         for i in range(count):  # the lock is taken a page at a time: another upload's PDF is read between
             with _LOCK:
-                pages.append(_lines(pdf, i))
-                sizes.append(tuple(pdf[i].get_size()))
+                lines, size = _lines(pdf, i)
+            pages.append(lines)
+            sizes.append(size)
             clock.check()
         scanned = [i + 1 for i, lines in enumerate(pages) if not lines]
         if len(scanned) > limits.ocr_pages:
@@ -114,7 +115,8 @@ def _date(value: str) -> str:
     return iso
 
 
-def _lines(pdf: pdfium.PdfDocument, index: int) -> list[Line]:
+def _lines(pdf: pdfium.PdfDocument, index: int) -> tuple[list[Line], tuple[float, float]]:
+    """Page ``index``'s lines of text, and the page's width and height."""
     page = pdf[index]
     textpage = page.get_textpage()
     try:
@@ -128,7 +130,7 @@ def _lines(pdf: pdfium.PdfDocument, index: int) -> list[Line]:
             chars.append(ch)
             boxes.append(None if ch.isspace() else textpage.get_charbox(i, loose=True))
         _add_line(lines, chars, boxes)
-        return lines
+        return lines, tuple(page.get_size())
     finally:
         textpage.close()
         page.close()

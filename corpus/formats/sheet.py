@@ -13,12 +13,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import zipfile
 
-from corpus.formats import Extracted, FormatError, Limits, TooBig, mismatch, sniff
+from corpus.formats import Extracted, FormatError, Limits, TooBig, check_package, mismatch, sniff
 from corpus.tables import Table, TableBlock, join, lines
 
-_UNPACKED_MAX = 512 * 1024 * 1024  # a workbook that would unpack to more is refused, not read
 _DEFAULT_SHEETS = ("sheet", "工作表")  # Sheet1, 工作表1: names that say nothing
 
 
@@ -71,7 +69,7 @@ def _decode(raw: bytes) -> str:
 
 
 def _xlsx(raw: bytes, limits: Limits) -> Extracted:
-    _check_package(raw)
+    check_package(raw, "xlsx", "Excel (.xls)", "xl/workbook.xml")
     import openpyxl
 
     clock = limits.clock()
@@ -137,21 +135,3 @@ def _number(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return format(value, ".12g")
-
-
-def _check_package(raw: bytes) -> None:
-    found = sniff(raw)
-    if found == "ole":
-        raise FormatError("the content is an old binary Excel (.xls) or a password-protected workbook, "
-                          "not a .xlsx; save it as .xlsx without a password")
-    if found != "zip":
-        raise mismatch("xlsx", found)
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as package:
-            infos = package.infolist()
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise FormatError(f"corrupt or truncated .xlsx (a broken zip: {exc})") from None
-    if "xl/workbook.xml" not in {i.filename for i in infos}:
-        raise FormatError("the extension says Excel (.xlsx) but the content is not: a zip without xl/workbook.xml")
-    if sum(i.file_size for i in infos) > _UNPACKED_MAX:
-        raise FormatError("the .xlsx would unpack to more than 512 MB; refused")
